@@ -1,0 +1,1 @@
+"""The API server: object model, HTTP, admission and the store."""

@@ -1,0 +1,116 @@
+"""The ASGI application: routing, and the one place errors become Status objects.
+
+No request can take the server down: every handler error is either an
+``ApiError`` (answered as its Status) or a bug, which is logged with its
+traceback and answered as a 500 Status that carries no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nodeos.api import openapi
+from nodeos.api.http import discovery
+from nodeos.api.http.request import Receive, Request, Send, send_bytes, send_error, send_json
+from nodeos.api.http.resources import ResourceHandlers
+from nodeos.api.http.routes import GroupPath, NotRoutable, parse
+from nodeos.api.registry import Registry
+from nodeos.errors import ApiError
+
+log = logging.getLogger(__name__)
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+
+
+class ApiApp:
+    def __init__(self, registry: Registry) -> None:
+        self.resources = ResourceHandlers(registry)
+        self.ready = True
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return  # websockets arrive with exec (node agent issue)
+        req = Request.from_scope(scope, receive)
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._route(req, tracking_send)
+        except ApiError as exc:
+            if not started:
+                await send_error(send, exc)
+        except Exception:
+            log.exception("%s %s failed", req.method, req.path)
+            if not started:
+                await send_error(send, ApiError.internal("the server could not handle this request; "
+                                                         "see its log"))
+
+    async def _route(self, req: Request, send: Send) -> None:
+        path = req.path.rstrip("/") or "/"
+        if path in HEALTH_PATHS or path.startswith(tuple(p + "/" for p in HEALTH_PATHS)):
+            return await send_bytes(send, 200 if self.ready else 503, b"ok" if self.ready else b"not ready",
+                                    "text/plain; charset=utf-8")
+        static = _static_document(path)
+        if static is not None:
+            if req.method != "GET":
+                raise ApiError.method_not_allowed()
+            return await send_json(send, 200, static)
+        try:
+            route = parse(path)
+        except NotRoutable:
+            route = None
+            if path.startswith(("/api/", "/apis/")):
+                raise _not_found(path) from None
+        if isinstance(route, GroupPath):
+            document = discovery.resource_list(route.group, route.version)
+            if document is None:
+                raise _not_found(path)
+            return await send_json(send, 200, document)
+        if route is None:
+            raise _not_found(path)
+        await self.resources.handle(req, route, send)
+
+
+def _static_document(path: str) -> dict[str, Any] | None:
+    if path == "/api":
+        return discovery.api_versions()
+    if path == "/apis":
+        return discovery.api_group_list()
+    if path == "/version":
+        return discovery.version()
+    if path == "/openapi/v2":
+        return openapi.openapi_v2()
+    if path == "/openapi/v3":
+        return openapi.openapi_v3_index()
+    if path.startswith("/openapi/v3/"):
+        parts = path[len("/openapi/v3/"):].split("/")
+        if parts == ["api", "v1"]:
+            return openapi.openapi_v3_document("", "v1") or None
+        if len(parts) == 3 and parts[0] == "apis":
+            return openapi.openapi_v3_document(parts[1], parts[2]) or None
+        return None
+    parts = path.strip("/").split("/")
+    if len(parts) == 2 and parts[0] == "apis":
+        return discovery.api_group(parts[1])
+    return None
+
+
+def _not_found(path: str) -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource",
+                    {"causes": [{"reason": "UnexpectedServerResponse", "message": f"404 page not found: {path}"}]})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

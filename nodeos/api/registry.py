@@ -1,0 +1,398 @@
+"""Generic REST semantics for every kind: create, read, update, patch, delete.
+
+The registry is where Kubernetes' object rules live — server-owned metadata,
+defaulting and validation, generation bumps on spec change, status kept apart
+from spec, optimistic concurrency on resourceVersion, finalizers and graceful
+deletion — so that the HTTP layer only translates requests and the store only
+stores. Reads come from the watch cache; writes go to the store and return
+once the cache has seen them (read-your-writes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from nodeos.api import meta, model
+from nodeos.api.allocators import ServiceAllocator
+from nodeos.api.kinds import Resource, by_plural
+from nodeos.api.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
+from nodeos.api.store import Store
+from nodeos.api.watchcache import Cached, WatchCache
+from nodeos.errors import ApiError, Cause, KeyExists, KeyNotFound, RevisionMismatch
+
+NAMESPACES = by_plural("", "v1", "namespaces")
+SERVICES = by_plural("", "v1", "services")
+PODS = by_plural("", "v1", "pods")
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+PATCH_RETRIES = 5
+# Kinds whose status a create may set (their writers report status at birth).
+STATUS_ON_CREATE = {"Node", "Event", "Endpoints", "Lease", "Binding"}
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: list[Cached]
+    revision: int
+    continue_token: str | None
+    remaining: int | None
+
+
+class Registry:
+    def __init__(self, store: Store, cache: WatchCache, allocator: ServiceAllocator) -> None:
+        self.store = store
+        self.cache = cache
+        self.allocator = allocator
+        self._service_lock = trio.Lock()
+
+    # -- reads ---------------------------------------------------------------------
+
+    def get(self, res: Resource, namespace: str | None, name: str) -> Cached:
+        cached = self.cache.get(res.store_key(namespace, name))
+        if cached is None:
+            raise ApiError.not_found(res.plural, name, res.group)
+        return cached
+
+    def list(self, res: Resource, namespace: str | None, match: Callable[[dict[str, Any]], bool],
+             limit: int | None = None, continue_token: str | None = None) -> ListResult:
+        revision = self.cache.revision
+        items = self.cache.list(res.store_prefix(namespace))
+        if continue_token:
+            start_key = _decode_continue(continue_token)
+            items = [c for c in items if c.key > start_key]
+        selected: list[Cached] = []
+        for index, cached in enumerate(items):
+            if match(cached.obj):
+                selected.append(cached)
+                if limit and len(selected) == limit:
+                    rest = sum(1 for c in items[index + 1:] if match(c.obj))
+                    token = _encode_continue(cached.key, revision) if rest else None
+                    return ListResult(selected, revision, token, rest or None)
+        return ListResult(selected, revision, None, None)
+
+    # -- create --------------------------------------------------------------------
+
+    async def create(self, res: Resource, namespace: str | None, body: Any, *, dry_run: bool = False) -> Cached:
+        obj = _check_body(res, body, namespace)
+        metadata = obj["metadata"]
+        if not metadata.get("name") and isinstance(metadata.get("generateName"), str):
+            metadata["name"] = meta.generate_name(metadata["generateName"])
+        if res.namespaced:
+            self._check_namespace_open(namespace or "")
+        if metadata.get("resourceVersion"):
+            raise ApiError.bad_request("resourceVersion should not be set on objects to be created")
+        for owned in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
+            metadata.pop(owned, None)
+        metadata["uid"] = meta.new_uid()
+        metadata["creationTimestamp"] = meta.now()
+        if res.has_spec:
+            metadata["generation"] = 1
+        if res.kind not in STATUS_ON_CREATE and "status" in obj:
+            obj["status"] = {}
+        model.default(res, obj)
+        _raise_invalid(res, obj, model.validate(res, obj, None))
+        key = res.store_key(namespace, metadata["name"])
+        if res is SERVICES:
+            async with self._service_lock:
+                if self.cache.get(key) is not None:
+                    raise ApiError.already_exists(res.plural, metadata["name"], res.group)
+                self.allocator.assign(obj)
+                try:
+                    return await self._store_create(res, key, obj, dry_run)
+                except BaseException:
+                    self.allocator.release(obj)
+                    raise
+        return await self._store_create(res, key, obj, dry_run)
+
+    async def _store_create(self, res: Resource, key: str, obj: dict[str, Any], dry_run: bool) -> Cached:
+        if dry_run:
+            return Cached(key, 0, obj)
+        try:
+            revision = await self.store.create(key, meta.for_storage(obj))
+        except KeyExists:
+            raise ApiError.already_exists(res.plural, obj["metadata"]["name"], res.group) from None
+        return await self._after_write(key, revision)
+
+    async def _after_write(self, key: str, revision: int) -> Cached:
+        await self.cache.wait_for(revision)
+        cached = self.cache.get(key)
+        assert cached is not None and cached.revision >= revision, key
+        return cached
+
+    def _check_namespace_open(self, namespace: str) -> None:
+        ns = self.cache.get(NAMESPACES.store_key(None, namespace))
+        if ns is None:
+            raise ApiError.not_found("namespaces", namespace)
+        if ns.obj["metadata"].get("deletionTimestamp"):
+            raise ApiError.forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated")
+
+    # -- update and patch ----------------------------------------------------------------
+
+    async def update(self, res: Resource, namespace: str | None, name: str, body: Any, *,
+                     subresource: str | None = None, dry_run: bool = False) -> Cached:
+        obj = _check_body(res, body, namespace)
+        if obj["metadata"].get("name", name) != name:
+            raise ApiError.bad_request(
+                f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
+        obj["metadata"]["name"] = name
+        old = self.get(res, namespace, name)
+        wanted = obj["metadata"].get("resourceVersion")
+        if wanted and wanted != str(old.revision):
+            raise _modified(res, name)
+        return await self._replace(res, old, obj, subresource, dry_run)
+
+    async def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, patch: Any, *,
+                    subresource: str | None = None, dry_run: bool = False) -> Cached:
+        for _ in range(PATCH_RETRIES):
+            old = self.get(res, namespace, name)
+            patched = self._apply_patch(res, old, patch_type, patch)
+            if not isinstance(patched, dict):
+                raise ApiError.bad_request("the patch did not result in an object")
+            wanted = (patched.get("metadata") or {}).get("resourceVersion")
+            if wanted and wanted != str(old.revision):
+                raise _modified(res, name)
+            try:
+                return await self._replace(res, old, patched, subresource, dry_run)
+            except _Retry:
+                continue  # someone wrote in between and the patch pinned nothing: re-apply
+        raise _modified(res, name)
+
+    def _apply_patch(self, res: Resource, old: Cached, patch_type: str, patch: Any) -> Any:
+        original = json.loads(old.raw)
+        if patch_type == "json":
+            return apply_json_patch(original, patch)
+        if not isinstance(patch, dict):
+            raise ApiError.bad_request("a merge patch must be a JSON object")
+        if patch_type == "merge":
+            return apply_merge_patch(original, patch)
+        return apply_strategic_merge_patch(res, original, patch)
+
+    async def _replace(self, res: Resource, old: Cached, new: dict[str, Any],
+                       subresource: str | None, dry_run: bool) -> Cached:
+        """Turn a requested new state into the stored one and write it."""
+        new = _merge_server_fields(res, old.obj, new, subresource)
+        model.default(res, new)
+        _raise_invalid(res, new, model.validate(res, new, old.obj))
+        if res.has_spec and meta.spec_part(new) != meta.spec_part(old.obj):
+            new["metadata"]["generation"] = int(old.obj["metadata"].get("generation") or 0) + 1
+        if res is SERVICES:
+            async with self._service_lock:
+                self.allocator.assign(new, old.obj)
+                return await self._store_replace(res, old, new, dry_run)
+        return await self._store_replace(res, old, new, dry_run)
+
+    async def _store_replace(self, res: Resource, old: Cached, new: dict[str, Any], dry_run: bool) -> Cached:
+        new["metadata"]["resourceVersion"] = str(old.revision)
+        if new == old.obj or dry_run:
+            return old if new == old.obj else Cached(old.key, old.revision, new)
+        metadata = new["metadata"]
+        try:
+            if (metadata.get("deletionTimestamp") and not metadata.get("finalizers")
+                    and not _namespace_finalizers(res, new)):
+                return await self._store_delete(res, old)
+            revision = await self.store.update(old.key, meta.for_storage(new), old.revision)
+        except RevisionMismatch:
+            raise _Retry() from None
+        except KeyNotFound:
+            raise ApiError.not_found(res.plural, metadata["name"], res.group) from None
+        return await self._after_write(old.key, revision)
+
+    # -- delete --------------------------------------------------------------------------
+
+    async def delete(self, res: Resource, namespace: str | None, name: str,
+                     options: dict[str, Any] | None = None, *, dry_run: bool = False) -> Cached:
+        options = options or {}
+        for _ in range(PATCH_RETRIES):
+            old = self.get(res, namespace, name)
+            _check_preconditions(res, old, options.get("preconditions"))
+            if res is NAMESPACES and name in PROTECTED_NAMESPACES:
+                raise ApiError.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+            if dry_run:
+                return old
+            try:
+                return await self._delete_once(res, old, options)
+            except _Retry:
+                continue
+        raise _modified(res, name)
+
+    async def _delete_once(self, res: Resource, old: Cached, options: dict[str, Any]) -> Cached:
+        obj = json.loads(old.raw)
+        metadata = obj["metadata"]
+        finalizers = list(metadata.get("finalizers") or [])
+        already_deleting = bool(metadata.get("deletionTimestamp"))
+        policy = options.get("propagationPolicy")
+        if not already_deleting and policy in _POLICY_FINALIZERS and _POLICY_FINALIZERS[policy] not in finalizers:
+            finalizers.append(_POLICY_FINALIZERS[policy])
+        grace = _grace_period(res, obj, options)
+        if not finalizers and not grace and not _namespace_finalizers(res, obj):
+            return await self._store_delete(res, old)
+        if already_deleting:
+            return old  # deleting again changes nothing until the finalizers are done
+        if finalizers:
+            metadata["finalizers"] = finalizers
+        metadata["deletionTimestamp"] = meta.later(grace)
+        metadata["deletionGracePeriodSeconds"] = grace
+        if res is NAMESPACES:
+            obj.setdefault("status", {})["phase"] = "Terminating"
+        try:
+            revision = await self.store.update(old.key, meta.for_storage(obj), old.revision)
+        except RevisionMismatch:
+            raise _Retry() from None
+        return await self._after_write(old.key, revision)
+
+    async def write_as_is(self, res: Resource, old: Cached, obj: dict[str, Any]) -> Cached:
+        """A write by the server itself (a binding, a finalizer), past the rules
+        that guard user updates; still compare-and-swap on ``old``."""
+        try:
+            revision = await self.store.update(old.key, meta.for_storage(obj), old.revision)
+        except RevisionMismatch:
+            raise _modified(res, old.obj["metadata"]["name"]) from None
+        except KeyNotFound:
+            raise ApiError.not_found(res.plural, old.obj["metadata"]["name"], res.group) from None
+        return await self._after_write(old.key, revision)
+
+    async def finalize_namespace(self, name: str) -> None:
+        """Called once a terminating namespace is empty: drop the ``kubernetes``
+        finalizer, which deletes the namespace when nothing else holds it."""
+        old = self.get(NAMESPACES, None, name)
+        obj = json.loads(old.raw)
+        spec_finalizers = (obj.get("spec") or {}).get("finalizers") or []
+        obj.setdefault("spec", {})["finalizers"] = [f for f in spec_finalizers if f != "kubernetes"]
+        try:
+            if not obj["spec"]["finalizers"] and not obj["metadata"].get("finalizers"):
+                await self._store_delete(NAMESPACES, old)
+            else:
+                await self.store.update(old.key, meta.for_storage(obj), old.revision)
+        except (_Retry, RevisionMismatch, KeyNotFound):
+            pass  # level-triggered: the next pass sees the new state
+
+    async def _store_delete(self, res: Resource, old: Cached) -> Cached:
+        try:
+            revision = await self.store.delete(old.key, old.revision)
+        except RevisionMismatch:
+            raise _Retry() from None
+        except KeyNotFound:
+            raise ApiError.not_found(res.plural, old.obj["metadata"]["name"], res.group) from None
+        if res is SERVICES:
+            self.allocator.release(old.obj)
+        await self.cache.wait_for(revision)
+        return old
+
+
+_POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
+
+
+def _namespace_finalizers(res: Resource, obj: dict[str, Any]) -> bool:
+    return res is NAMESPACES and bool((obj.get("spec") or {}).get("finalizers"))
+
+
+class _Retry(Exception):
+    """A compare-and-swap lost to a concurrent write; the caller re-reads."""
+
+
+def _modified(res: Resource, name: str) -> ApiError:
+    why = "the object has been modified; please apply your changes to the latest version and try again"
+    return ApiError.conflict(res.plural, name, why, res.group)
+
+
+def _check_body(res: Resource, body: Any, namespace: str | None) -> dict[str, Any]:
+    """The shape every write body must have before the model looks at it."""
+    if not isinstance(body, dict):
+        raise ApiError.bad_request(f"the body must be a JSON object describing a {res.kind}")
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if kind is not None and kind != res.kind:
+        raise ApiError.bad_request(f'the kind "{kind}" does not match the resource {res.qualified} (kind {res.kind})')
+    if api_version is not None and api_version != res.api_version:
+        raise ApiError.bad_request(f'the apiVersion "{api_version}" does not match {res.api_version} for {res.kind}')
+    body["kind"], body["apiVersion"] = res.kind, res.api_version
+    metadata = body.setdefault("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ApiError.invalid(res.kind, "", [Cause("metadata", "Invalid value: must be an object")])
+    if res.namespaced:
+        if metadata.get("namespace") not in (None, "", namespace):
+            raise ApiError.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request")
+        metadata["namespace"] = namespace
+    else:
+        metadata.pop("namespace", None)
+    return body
+
+
+def _raise_invalid(res: Resource, obj: dict[str, Any], causes: list[Any]) -> None:
+    if causes:
+        name = obj.get("metadata", {}).get("name") or ""
+        raise ApiError.invalid(res.kind, name if isinstance(name, str) else "", causes, res.group)
+
+
+def _merge_server_fields(res: Resource, old: dict[str, Any], new: dict[str, Any],
+                         subresource: str | None) -> dict[str, Any]:
+    """Fields clients may not change through this path come from the old object."""
+    if subresource == "status":
+        status = new.get("status")
+        new = json.loads(json.dumps(old))
+        if status is not None:
+            new["status"] = status
+    elif "status" in res.subresources:
+        if "status" in old:
+            new["status"] = old["status"]
+        else:
+            new.pop("status", None)
+    metadata, old_metadata = new["metadata"], old["metadata"]
+    for owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
+                  "namespace"):
+        if owned in old_metadata:
+            metadata[owned] = old_metadata[owned]
+        else:
+            metadata.pop(owned, None)
+    metadata.pop("selfLink", None)
+    return new
+
+
+def _grace_period(res: Resource, obj: dict[str, Any], options: dict[str, Any]) -> int:
+    """Pods on a node are deleted gracefully: their agent stops the containers
+    and then finishes the deletion. Everything else goes at once."""
+    if res is not PODS or not (obj.get("spec") or {}).get("nodeName"):
+        return 0
+    if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    grace = options.get("gracePeriodSeconds")
+    if grace is None:
+        grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    return max(int(grace), 0) if isinstance(grace, int) else 30
+
+
+def _check_preconditions(res: Resource, old: Cached, preconditions: Any) -> None:
+    if not isinstance(preconditions, dict):
+        return
+    name = old.obj["metadata"]["name"]
+    uid = preconditions.get("uid")
+    if uid and uid != old.obj["metadata"].get("uid"):
+        raise ApiError.conflict(res.plural, name, f"Precondition failed: UID in precondition: {uid}, "
+                                f"UID in object meta: {old.obj['metadata'].get('uid')}", res.group)
+    rv = preconditions.get("resourceVersion")
+    if rv and rv != str(old.revision):
+        raise ApiError.conflict(res.plural, name, f"Precondition failed: ResourceVersion in precondition: {rv}, "
+                                f"ResourceVersion in object meta: {old.revision}", res.group)
+
+
+def _encode_continue(key: str, revision: int) -> str:
+    raw = json.dumps({"k": key, "rv": revision}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_continue(token: str) -> str:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        key = data["k"]
+        if not isinstance(key, str):
+            raise TypeError(key)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ApiError.bad_request("continue key is not valid: the token is malformed") from None
+    return key

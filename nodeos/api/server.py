@@ -1,0 +1,65 @@
+"""The API server component: store, watch cache, registry, and the HTTP listeners.
+
+Start order is plain code: the store opens, the watch cache loads everything
+and follows the store, the built-in objects are ensured, and only then do the
+listeners open, so ``/readyz`` never answers before the server can serve.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from nodeos.api.allocators import ServiceAllocator
+from nodeos.api.http import ApiApp
+from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces
+from nodeos.api.registry import SERVICES, Registry
+from nodeos.api.store.sqlite import SQLiteStore
+from nodeos.api.watchcache import WatchCache
+from nodeos.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def open_store(config: Config) -> SQLiteStore:
+    if config.store.backend != "sqlite":
+        raise NotImplementedError(f"store backend {config.store.backend!r}")
+    return SQLiteStore(config.node.data_dir / "store.db")
+
+
+async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    store = open_store(config)
+    await store.start()
+    try:
+        async with trio.open_nursery() as nursery:
+            cache = WatchCache(store)
+            await nursery.start(cache.run)
+            allocator = ServiceAllocator(config.cluster.service_cidr)
+            allocator.rebuild([c.obj for c in cache.list(SERVICES.store_prefix())])
+            registry = Registry(store, cache, allocator)
+            await ensure_builtins(registry, config.api.listen.port)
+            nursery.start_soon(finalize_namespaces, registry)
+            binds = await nursery.start(serve, ApiApp(registry), _hypercorn_config(config))
+            log.info("API serving on %s", ", ".join(binds))
+            task_status.started()
+    finally:
+        with trio.CancelScope(shield=True):
+            await store.close()
+
+
+def _hypercorn_config(config: Config) -> HypercornConfig:
+    hc = HypercornConfig()
+    # TLS and authentication on [api] listen come with the security issue; until
+    # then config.py only accepts loopback addresses there.
+    hc.bind = [str(config.api.listen)]
+    if config.api.insecure_listen is not None:
+        hc.insecure_bind = [str(config.api.insecure_listen)]
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.keep_alive_timeout = 75
+    hc.graceful_timeout = 5
+    hc.h11_max_incomplete_size = 64 * 1024
+    return hc
