@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.daemon import Daemon
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory) -> Daemon:
+    """One master shared by the tests that only create their own objects."""
+    d = Daemon(tmp_path_factory.mktemp("nodeos")).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def fresh_daemon(tmp_path) -> Daemon:
+    """A master of the test's own, for tests that kill or restart it."""
+    d = Daemon(tmp_path / "nodeos")
+    yield d
+    d.stop()
