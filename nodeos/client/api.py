@@ -1,0 +1,327 @@
+"""An async client for the Kubernetes-compatible API, over httpx.
+
+It speaks the Kubernetes wire protocol (paths, Status errors, line-delimited
+watch, Table responses), not nodeos internals, so it works against any
+conforming server. Objects travel as plain dicts: components read and write
+Kubernetes JSON, and a typed model layer would only have to be kept in step.
+
+Namespaces: calls on a single namespaced object default to the connection's
+namespace; ``list`` and ``watch`` with ``namespace=None`` span all namespaces.
+
+Error handling: a non-2xx answer raises ``nodeos.errors.ApiError`` built from
+the server's Status (or from the HTTP code when the body is not a Status);
+a connection that cannot be made or breaks raises ``ApiUnavailable``, which
+callers may retry. A watch ``ERROR`` event raises ``ApiError`` too, notably
+code 410 when the requested resourceVersion is too old.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+import trio
+
+from nodeos.api.kinds import Resource
+from nodeos.client.kubeconfig import Connection
+from nodeos.errors import ApiError, ConfigError, NodeosError
+
+ApiObject = dict[str, Any]
+PatchType = Literal["merge", "strategic", "json"]
+
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+}
+# client-go's messages for error answers that carry no Status.
+_HTTP_REASONS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "the server rejected our request for an unknown reason"),
+    401: ("Unauthorized", "the server has asked for the client to provide credentials"),
+    403: ("Forbidden", "the server does not allow access to the requested resource"),
+    404: ("NotFound", "the server could not find the requested resource"),
+    405: ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+    409: ("Conflict", "the server reported a conflict"),
+    410: ("Expired", "the resource version is too old"),
+    415: ("UnsupportedMediaType", "the server responded with the status code 415"),
+    422: ("Invalid", "the server rejected our request due to an error in our request"),
+    429: ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
+    500: ("InternalError", "an error on the server has prevented the request from succeeding"),
+    503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
+    504: ("Timeout", "the server was unable to return a response in the time allotted"),
+}
+
+
+class ApiUnavailable(NodeosError):
+    """The API server could not be reached, or the connection broke: retry later."""
+
+    def __init__(self, server: str, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.server = server  # host:port, as kubectl names it in messages
+        self.refused = refused
+
+
+def resource_path(res: Resource, namespace: str | None = None, name: str | None = None,
+                  subresource: str | None = None) -> str:
+    """The URL path of a collection, an object or one of its subresources."""
+    parts = ["/api/v1" if not res.group else f"/apis/{res.group}/{res.version}"]
+    if res.namespaced and namespace:
+        parts.append(f"namespaces/{quote(namespace, safe='')}")
+    parts.append(res.plural)
+    if name:
+        parts.append(quote(name, safe=""))
+    if subresource:
+        parts.append(subresource)
+    return "/".join(parts)
+
+
+def status_error(status: Mapping[str, Any], code: int | None = None) -> ApiError:
+    """The ApiError a Kubernetes Status object describes."""
+    details = status.get("details") or {}
+    return ApiError(
+        code=int(status.get("code") or code or 500),
+        reason=str(status.get("reason") or ""),
+        message=str(status.get("message") or ""),
+        details=dict(details),
+        retry_after=details.get("retryAfterSeconds"),
+    )
+
+
+def _response_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        return status_error(body, response.status_code)
+    code = response.status_code
+    reason, default = _HTTP_REASONS.get(code, ("", f"the server responded with the status code {code}"))
+    retry = response.headers.get("Retry-After")
+    return ApiError(code, reason, response.text.strip() or default,
+                    retry_after=int(retry) if retry and retry.isdigit() else None)
+
+
+def _params(params: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+class ApiClient:
+    """One connection pool to one API server; use as ``async with ApiClient(conn) as api``."""
+
+    def __init__(self, conn: Connection, *, transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 30.0, user_agent: str = "nodeos") -> None:
+        self.conn = conn
+        self._timeout = timeout
+        headers = {"Accept": "application/json", "User-Agent": user_agent}
+        if conn.token:
+            headers["Authorization"] = f"Bearer {conn.token}"
+        self._http = httpx.AsyncClient(base_url=conn.server, headers=headers, timeout=timeout,
+                                       verify=self._verify(conn, transport), transport=transport)
+        self._host = urlsplit(conn.server).netloc
+
+    @staticmethod
+    def _verify(conn: Connection, transport: httpx.AsyncBaseTransport | None) -> Any:
+        if transport is not None or not conn.server.startswith("https://"):
+            return True
+        try:
+            return conn.ssl_context()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise ConfigError(f"cannot load TLS material for {conn.server}: {exc}") from exc
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- raw access ---------------------------------------------------------
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                      json: Any = None, content: bytes | None = None,
+                      headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """Send one request; raise ApiError on an error answer."""
+        try:
+            response = await self._http.request(method, path, params=_params(params or {}), json=json,
+                                                content=content, headers=headers)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+        if response.is_error:
+            raise _response_error(response)
+        return response
+
+    @asynccontextmanager
+    async def stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                     headers: Mapping[str, str] | None = None,
+                     read_timeout: float | None = None) -> AsyncIterator[httpx.Response]:
+        """A response whose body is read as it arrives (watches, followed logs)."""
+        timeout = httpx.Timeout(self._timeout, read=read_timeout)
+        try:
+            async with self._http.stream(method, path, params=_params(params or {}), headers=headers,
+                                         timeout=timeout) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise _response_error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: httpx.TransportError) -> ApiUnavailable:
+        refused = isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower()
+        return ApiUnavailable(self._host, f"{self._host}: {exc or type(exc).__name__}", refused=refused)
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> ApiObject:
+        return (await self.request(method, path, **kwargs)).json()
+
+    def _ns(self, res: Resource, namespace: str | None, obj: Mapping[str, Any] | None = None) -> str | None:
+        if not res.namespaced:
+            return None
+        meta = (obj or {}).get("metadata") or {}
+        return namespace or meta.get("namespace") or self.conn.namespace
+
+    # -- objects --------------------------------------------------------------
+
+    async def get(self, res: Resource, name: str, namespace: str | None = None) -> ApiObject:
+        return await self._json("GET", resource_path(res, self._ns(res, namespace), name))
+
+    async def create(self, res: Resource, obj: ApiObject, namespace: str | None = None) -> ApiObject:
+        return await self._json("POST", resource_path(res, self._ns(res, namespace, obj)), json=obj)
+
+    async def update(self, res: Resource, obj: ApiObject) -> ApiObject:
+        """Replace the object; its metadata.resourceVersion makes this compare-and-swap."""
+        path = resource_path(res, self._ns(res, None, obj), obj["metadata"]["name"])
+        return await self._json("PUT", path, json=obj)
+
+    async def update_status(self, res: Resource, obj: ApiObject) -> ApiObject:
+        path = resource_path(res, self._ns(res, None, obj), obj["metadata"]["name"], "status")
+        return await self._json("PUT", path, json=obj)
+
+    async def patch(self, res: Resource, name: str, patch: Any, patch_type: PatchType = "merge",
+                    namespace: str | None = None, subresource: str | None = None) -> ApiObject:
+        path = resource_path(res, self._ns(res, namespace), name, subresource)
+        return await self._json("PATCH", path, content=json.dumps(patch).encode(),
+                                headers={"Content-Type": PATCH_CONTENT_TYPES[patch_type]})
+
+    async def delete(self, res: Resource, name: str, namespace: str | None = None, *,
+                     propagation_policy: str | None = None,
+                     grace_period_seconds: int | None = None) -> ApiObject:
+        """Delete; returns the object (graceful or finalized deletion) or a Success Status."""
+        options: ApiObject = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        return await self._json("DELETE", resource_path(res, self._ns(res, namespace), name), json=options)
+
+    async def bind(self, namespace: str, pod_name: str, node_name: str) -> ApiObject:
+        """Assign a pod to a node, as the scheduler does (``pods/NAME/binding``)."""
+        binding = {
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": pod_name, "namespace": namespace},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
+        }
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod_name, safe='')}/binding"
+        return await self._json("POST", path, json=binding)
+
+    # -- collections ----------------------------------------------------------
+
+    async def list(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
+                   field_selector: str | None = None, limit: int | None = None,
+                   continue_: str | None = None) -> ApiObject:
+        """One page of a collection: the List object, with metadata.continue if more remain."""
+        params = {"labelSelector": label_selector, "fieldSelector": field_selector,
+                  "limit": limit, "continue": continue_}
+        return await self._json("GET", resource_path(res, namespace), params=params)
+
+    async def list_all(self, res: Resource, namespace: str | None = None, *,
+                       label_selector: str | None = None, field_selector: str | None = None,
+                       page_size: int = 500) -> ApiObject:
+        """The whole collection as one List, following ``continue`` tokens page by page."""
+        selectors = {"label_selector": label_selector, "field_selector": field_selector}
+        first = await self.list(res, namespace, limit=page_size, **selectors)
+        token = (first.get("metadata") or {}).get("continue")
+        while token:
+            try:
+                page = await self.list(res, namespace, limit=page_size, continue_=token, **selectors)
+            except ApiError as exc:
+                if exc.code != 410:
+                    raise
+                # The snapshot behind the token expired: start over in one request.
+                return await self.list(res, namespace, **selectors)
+            first["items"] = [*(first.get("items") or []), *(page.get("items") or [])]
+            token = (page.get("metadata") or {}).get("continue")
+        first.setdefault("metadata", {}).pop("continue", None)
+        first.setdefault("items", [])
+        return first
+
+    async def get_table(self, res: Resource, namespace: str | None = None, *, name: str | None = None,
+                        label_selector: str | None = None, field_selector: str | None = None,
+                        limit: int | None = None, continue_: str | None = None) -> ApiObject:
+        """The server-side rendering of one object or a collection, as a meta.k8s.io/v1 Table."""
+        ns = self._ns(res, namespace) if name else namespace
+        params = {"labelSelector": label_selector, "fieldSelector": field_selector,
+                  "limit": limit, "continue": continue_}
+        return await self._json("GET", resource_path(res, ns, name), params=params,
+                                headers={"Accept": TABLE_ACCEPT})
+
+    async def watch(self, res: Resource, namespace: str | None = None, *, resource_version: str | None = None,
+                    label_selector: str | None = None, field_selector: str | None = None,
+                    timeout_seconds: int | None = None, allow_bookmarks: bool = True,
+                    as_table: bool = False) -> AsyncIterator[tuple[str, ApiObject]]:
+        """Yield ``(type, object)`` per event as lines arrive, until the server ends the stream.
+
+        To stop early, close the iterator (``contextlib.aclosing``) so the
+        connection is released at once.
+        """
+        params = {"watch": True, "resourceVersion": resource_version, "labelSelector": label_selector,
+                  "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds,
+                  "allowWatchBookmarks": allow_bookmarks or None}
+        # A silent stream past the server's own timeout is a dead connection.
+        read_timeout = None if timeout_seconds is None else timeout_seconds + 30.0
+        headers = {"Accept": TABLE_ACCEPT} if as_table else None
+        async with self.stream("GET", resource_path(res, namespace), params=params, headers=headers,
+                               read_timeout=read_timeout) as response:
+            lines = response.aiter_lines()
+            try:
+                async for line in lines:
+                    if line.strip():
+                        yield _event(line)
+            finally:
+                await _abandon(response, lines)
+
+
+async def _abandon(response: httpx.Response, lines: AsyncIterator[str]) -> None:
+    """Close a stream left early, then step its line iterator to the end.
+
+    httpx's stream iterators are async generators; one abandoned while
+    suspended makes trio warn when it is garbage collected (encode/httpx#3686).
+    Once the response is closed, a last step lets the whole chain finish.
+    """
+    with trio.CancelScope(deadline=trio.current_time() + 1.0, shield=True):
+        await response.aclose()
+        with suppress(Exception):
+            async for _ in lines:
+                pass
+
+
+def _event(line: str) -> tuple[str, ApiObject]:
+    try:
+        event = json.loads(line)
+        kind, obj = str(event["type"]), event["object"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApiError(500, "InternalError", f"invalid watch event: {line[:200]!r}") from exc
+    if kind == "ERROR":
+        raise status_error(obj if isinstance(obj, dict) else {})
+    return kind, obj
