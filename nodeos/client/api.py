@@ -106,6 +106,18 @@ def _response_error(response: httpx.Response) -> ApiError:
                     retry_after=int(retry) if retry and retry.isdigit() else None)
 
 
+def _refused(exc: BaseException | None, depth: int = 0) -> bool:
+    """Whether a connect error was a refusal, wherever the OS error sits in the chain
+    (trio reports one error per address tried, grouped under a summary)."""
+    if exc is None or depth > 8:
+        return False
+    if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
+        return True
+    if isinstance(exc, BaseExceptionGroup) and any(_refused(e, depth + 1) for e in exc.exceptions):
+        return True
+    return _refused(exc.__cause__ or exc.__context__, depth + 1)
+
+
 def _params(params: Mapping[str, Any]) -> dict[str, str]:
     out = {}
     for key, value in params.items():
@@ -179,8 +191,9 @@ class ApiClient:
             raise self._unavailable(exc) from exc
 
     def _unavailable(self, exc: httpx.TransportError) -> ApiUnavailable:
-        refused = isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower()
-        return ApiUnavailable(self._host, f"{self._host}: {exc or type(exc).__name__}", refused=refused)
+        refused = isinstance(exc, httpx.ConnectError) and _refused(exc)
+        detail = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
+        return ApiUnavailable(self._host, f"{self._host}: {detail}", refused=refused)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> ApiObject:
         return (await self.request(method, path, **kwargs)).json()

@@ -1,0 +1,1 @@
+"""The ``nodeos`` command line: ``nodeos.cli.main:main``."""
