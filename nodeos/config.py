@@ -1,0 +1,395 @@
+"""The node's TOML configuration, as typed, validated, frozen dataclasses.
+
+A config file looks like this (every key has a default, so an empty file is
+a valid master node):
+
+    [node]
+    name = "m1"                        # default: the host name, lower-cased
+    role = "master"                    # "master", "worker" or "all"
+    data_dir = "/var/lib/nodeos"
+    [api]
+    listen = "127.0.0.1:6443"          # secure port; loopback only until TLS exists
+    insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
+    [store]
+    backend = "sqlite"
+    [cluster]
+    service_cidr = "10.96.0.0/16"
+    pod_cidr = "10.244.0.0/16"
+
+Why a table of keys rather than hand-written parsing: every key is read,
+type-checked, defaulted and reported the same way, and an error always names
+the file, the section and the key on one line, because that line is all an
+operator sees in ``journalctl``. Adding a section is a dataclass plus one
+entry in ``_SECTIONS``; a check that spans keys goes in ``_CHECKS``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from nodeos.errors import ConfigError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python < 3.11 (pyproject pulls in tomli there)
+    import tomli as tomllib
+
+__all__ = [
+    "ROLES",
+    "Address",
+    "ApiConfig",
+    "ClusterConfig",
+    "Config",
+    "NodeConfig",
+    "StoreConfig",
+    "build",
+    "default_config",
+    "dump",
+    "load",
+    "parse",
+]
+
+ROLES = ("master", "worker", "all")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A ``host:port`` to listen on; ``str()`` gives it back (``[::1]:6443`` for IPv6)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    role: str
+    data_dir: Path
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    listen: Address
+    insecure_listen: Address | None
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    service_cidr: ipaddress.IPv4Network
+    pod_cidr: ipaddress.IPv4Network
+
+
+@dataclass(frozen=True)
+class Config:
+    node: NodeConfig
+    api: ApiConfig
+    store: StoreConfig
+    cluster: ClusterConfig
+    source: Path | None = None  # the file it was loaded from; None when built in code
+
+
+# --- value parsers: a TOML string in, a typed value out, ValueError(why) if bad ---
+
+def _q(value: object) -> str:
+    """Quote a value the way it is written in TOML, for error messages."""
+    return json.dumps(value, default=str)
+
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+
+
+def _node_name(value: str) -> str:
+    # Kubernetes' rule for Node names (IsDNS1123Subdomain): the name becomes an API object name.
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError(
+            f"{_q(value)} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 253 characters)")
+    return value
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise ValueError(f"{_q(value)} is not one of {', '.join(_q(r) for r in ROLES)}")
+    return value
+
+
+def _data_dir(value: str) -> Path:
+    # Relative paths would depend on the working directory, which is / under systemd.
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{_q(value)} must be an absolute path")
+    return path
+
+
+def _address(value: str) -> Address:
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f'{_q(value)} is not host:port (e.g. "127.0.0.1:6443" or "[::1]:6443")')
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        _ipv6(host, value)
+    elif ":" in host:
+        raise ValueError(f"{_q(value)}: write an IPv6 address in brackets, e.g. \"[::1]:6443\"")
+    elif not _is_ipv4(host) and not _DNS_SUBDOMAIN.fullmatch(host):
+        raise ValueError(f"{_q(value)}: {_q(host)} is neither an IP address nor a host name")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{_q(value)}: port {port} is out of range 1-65535")
+    return Address(host, port)
+
+
+def _ipv6(host: str, value: str) -> None:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ValueError(f"{_q(value)}: {_q(host)} is not an IPv6 address") from None
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _secure_address(value: str) -> Address:
+    address = _address(value)
+    if not address.is_loopback:
+        # Without TLS and authentication, anyone who can reach the port owns the cluster.
+        raise ValueError(f"{_q(value)} must be a loopback address until TLS is enabled")
+    return address
+
+
+def _backend(value: str) -> str:
+    if value == "etcd":
+        raise ValueError('"etcd" is not supported yet (it comes in a later issue); use "sqlite"')
+    if value != "sqlite":
+        raise ValueError(f'{_q(value)} is not a known store backend; use "sqlite"')
+    return value
+
+
+def _ipv4_network(value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        raise ValueError(f"{_q(value)} is not an IPv4 CIDR like \"10.96.0.0/16\": {exc}") from None
+
+
+def _service_cidr(value: str) -> ipaddress.IPv4Network:
+    network = _ipv4_network(value)
+    if network.prefixlen > 28:
+        # Service IPs are handed out from this range; a /29 or smaller leaves almost none.
+        raise ValueError(f"{_q(value)} is too small: use /28 or larger")
+    return network
+
+
+# --- the declarative schema ---
+
+@dataclass(frozen=True)
+class _Key:
+    """One key of a section: its TOML type, its parser and its default.
+
+    ``default`` is a TOML value (parsed like one read from a file, so defaults
+    are validated too), a function giving one, or None for an optional key.
+    """
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: str | Callable[[], str] | None
+    type: type = str
+
+
+def _host_name() -> str:
+    return socket.gethostname().lower()
+
+
+_SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
+    "node": (NodeConfig, (
+        _Key("name", _node_name, _host_name),
+        _Key("role", _role, "master"),
+        _Key("data_dir", _data_dir, "/var/lib/nodeos"),
+    )),
+    "api": (ApiConfig, (
+        _Key("listen", _secure_address, "127.0.0.1:6443"),
+        _Key("insecure_listen", _address, None),
+    )),
+    "store": (StoreConfig, (
+        _Key("backend", _backend, "sqlite"),
+    )),
+    "cluster": (ClusterConfig, (
+        _Key("service_cidr", _service_cidr, "10.96.0.0/16"),
+        _Key("pod_cidr", _ipv4_network, "10.244.0.0/16"),
+    )),
+}
+
+
+def _check_cluster(cluster: ClusterConfig) -> tuple[str, str] | None:
+    if cluster.service_cidr.overlaps(cluster.pod_cidr):
+        # A service IP that is also a pod IP would route to the wrong place.
+        return "pod_cidr", f'"{cluster.pod_cidr}" overlaps service_cidr "{cluster.service_cidr}"'
+    return None
+
+
+# Checks that span keys of one section: each returns (key, message) for a problem, else None.
+_CHECKS: dict[str, Callable[[Any], tuple[str, str] | None]] = {
+    "cluster": _check_cluster,
+}
+
+_TOML_TYPES = {str: "string", bool: "boolean", int: "integer", float: "float", list: "array",
+               dict: "table", datetime: "datetime", date: "date", time: "time"}
+
+
+def _type_name(value: object) -> str:
+    return next((name for t, name in _TOML_TYPES.items() if isinstance(value, t)), type(value).__name__)
+
+
+# --- building a Config ---
+
+class _Problem(Exception):
+    """A bad key, before the file name is known to the message."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+
+
+def _build_section(name: str, table: dict[str, Any]) -> Any:
+    cls, keys = _SECTIONS[name]
+    known = [key.name for key in keys]
+    unknown = sorted(table.keys() - set(known))
+    if unknown:
+        raise _Problem(f"[{name}] {unknown[0]}", f"unknown key (known: {', '.join(known)})")
+    values = {}
+    for key in keys:
+        raw = table.get(key.name, key.default() if callable(key.default) else key.default)
+        values[key.name] = None if raw is None else _parse_value(name, key, raw)
+    section = cls(**values)
+    check = _CHECKS.get(name)
+    problem = check(section) if check else None
+    if problem:
+        raise _Problem(f"[{name}] {problem[0]}", problem[1])
+    return section
+
+
+def _parse_value(section: str, key: _Key, raw: object) -> Any:
+    where = f"[{section}] {key.name}"
+    if type(raw) is not key.type:
+        raise _Problem(where, f"expected a {_TOML_TYPES[key.type]}, got {_type_name(raw)} {_q(raw)}")
+    try:
+        return key.parse(raw)
+    except ValueError as exc:
+        raise _Problem(where, str(exc)) from None
+
+
+def build(data: dict[str, Any], source: str) -> Config:
+    """A Config from TOML data already in dicts (say, from command-line flags).
+
+    ``source`` names where the data came from in error messages.
+    """
+    try:
+        return _build(data)
+    except _Problem as exc:
+        raise ConfigError(f"{source}: {_one_line(str(exc))}") from None
+
+
+def _build(data: dict[str, Any], given: dict[str, Any] | None = None) -> Config:
+    """A Config from parsed TOML; ``given`` holds ready-made sections to use as they are."""
+    for name, table in data.items():
+        if name not in _SECTIONS:
+            raise _Problem(f"[{name}]", f"unknown section (known: {', '.join(_SECTIONS)})")
+        if not isinstance(table, dict):
+            raise _Problem(name, f"expected a table [{name}], got {_type_name(table)} {_q(table)}")
+    given = given or {}
+    sections = {name: given.get(name) or _build_section(name, data.get(name, {})) for name in _SECTIONS}
+    return Config(**sections)
+
+
+def parse(text: str, source: str) -> Config:
+    """Parse and validate TOML text; ``source`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {_one_line(str(exc))}") from None
+    return build(data, source)
+
+
+def load(path: Path) -> Config:
+    """Read, parse and validate a config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: cannot read: {reason}") from None
+    return replace(parse(text, str(path)), source=Path(path))
+
+
+def default_config(**overrides: Any) -> Config:
+    """The config of an empty file, with sections overridden by keyword.
+
+    A section is given either as a dict of TOML values, validated like a file
+    (``node={"role": "all", "data_dir": tmp_path}``; None leaves a key unset,
+    paths, addresses and networks are taken as their text), or as a ready
+    section dataclass used as is (``api=ApiConfig(...)``).
+    """
+    data: dict[str, Any] = {}
+    given: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if isinstance(value, dict):
+            data[name] = {k: _as_toml(v) for k, v in value.items() if v is not None}
+        elif name in _SECTIONS and isinstance(value, _SECTIONS[name][0]):
+            given[name] = value
+        else:
+            raise TypeError(f"default_config({name}=...) takes a dict or a {name} section dataclass")
+    try:
+        return _build(data, given)
+    except _Problem as exc:
+        raise ConfigError(f"<defaults>: {exc}") from None
+
+
+def _as_toml(value: Any) -> Any:
+    return str(value) if isinstance(value, (Path, Address, ipaddress.IPv4Network)) else value
+
+
+def dump(config: Config) -> str:
+    """The config as TOML text that ``parse`` reads back to an equal Config."""
+    lines: list[str] = []
+    for name in _SECTIONS:
+        section = getattr(config, name)
+        lines.append(f"[{name}]")
+        for field in fields(section):
+            value = getattr(section, field.name)
+            if value is not None:
+                lines.append(f"{field.name} = {json.dumps(str(value))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
