@@ -1,0 +1,174 @@
+"""The daemon: a node's role decides which components run, under one nursery.
+
+A component is ``async def component(config, *, task_status)``: it calls
+``task_status.started()`` once it does its job (the API server: once it
+serves) and then runs until cancelled. Components start in the order of their
+role's table, each with ``await nursery.start(...)``, so "the API serves
+before the scheduler starts" is plain code rather than a retry loop.
+
+Each runs under ``supervise``: a crash is logged and the component restarted
+with exponential backoff, and the other components never notice. SIGTERM and
+SIGINT cancel the nursery; each component cleans up in its own ``finally``.
+
+Roles. "master" runs the control plane; "all" runs the control plane and
+the node components. The node components (agent, service proxy, overlay)
+come in later issues, so for now "all" runs the control plane alone, and
+"worker", which would run nothing, is refused with a ConfigError at start:
+a daemon idling with nothing to do would look healthy to systemd and hide
+the mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+import trio
+
+from nodeos.config import Config
+from nodeos.errors import ConfigError
+
+__all__ = ["ROLES", "Component", "run_daemon", "supervise"]
+
+log = logging.getLogger(__name__)
+
+# async def component(*, task_status) -> None, with its arguments bound by partial().
+Component = Callable[..., Awaitable[object]]
+
+INITIAL_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+
+
+async def api_server(
+    config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    # Imported here so that this module (and `nodeos daemon --help`) loads without the server's imports.
+    from nodeos.api.server import serve_api
+
+    await serve_api(config, task_status=task_status)
+
+
+# What each role runs, in start order. Later issues append the scheduler and the
+# controller manager to CONTROL_PLANE, and the agent, proxy and overlay to NODE.
+CONTROL_PLANE: tuple[tuple[str, Component], ...] = (("api", api_server),)
+NODE: tuple[tuple[str, Component], ...] = ()
+ROLES: dict[str, tuple[tuple[str, Component], ...]] = {
+    "master": CONTROL_PLANE,
+    "worker": NODE,
+    "all": CONTROL_PLANE + NODE,
+}
+
+
+async def supervise(
+    name: str,
+    fn: Component,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    initial_backoff: float = INITIAL_BACKOFF,
+    max_backoff: float = MAX_BACKOFF,
+) -> None:
+    """Run ``fn(task_status=...)`` until cancelled, restarting it whenever it crashes or returns.
+
+    Reports started once ``fn`` has first started, so the caller's
+    ``nursery.start(supervise, ...)`` keeps the start order even when the
+    first attempts fail. The delay before a restart doubles from
+    ``initial_backoff`` up to ``max_backoff``, and starts over once the
+    component has run for ``max_backoff`` seconds: a component that crashed
+    an hour ago is not punished for it now.
+
+    Error handling: any ``Exception`` from ``fn`` is logged with its
+    traceback and leads to a restart; cancellation and ``BaseException``
+    (KeyboardInterrupt, SystemExit) pass through.
+    """
+    delay = initial_backoff
+    while True:
+        started_at: float | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(fn)
+                started_at = trio.current_time()
+                log.info("%s: started", name)
+                task_status.started()
+                task_status = trio.TASK_STATUS_IGNORED  # restarts report to no one
+            log.warning("%s: returned, which it should not; restarting in %.1fs", name, delay)
+        except Exception as group:
+            exc = _unwrap(group)
+            when = "while starting" if started_at is None else "while running"
+            log.error("%s: crashed %s: %s: %s; restarting in %.1fs", name, when, type(exc).__name__, exc,
+                      delay, exc_info=exc)
+        if started_at is not None and trio.current_time() - started_at >= max_backoff:
+            delay = initial_backoff
+        await trio.sleep(delay)
+        delay = min(delay * 2, max_backoff)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The error inside trio's one-error groups, which say little by themselves."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def run_daemon(
+    config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the components of the node's role until SIGTERM or SIGINT.
+
+    Raises ConfigError, before starting anything, when the config cannot run
+    (a role with nothing to run, a data directory that cannot be created).
+    Reports started once every component has started.
+    """
+    components = _components(config)
+    await _prepare_data_dir(config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(_cancel_on_signal, nursery.cancel_scope)
+        for name, component in components:
+            await nursery.start(supervise, name, partial(component, config))
+        log.info("node %s (role %s) is up: %s", config.node.name, config.node.role,
+                 ", ".join(name for name, _ in components))
+        task_status.started()
+    log.info("node %s stopped", config.node.name)
+
+
+def _components(config: Config) -> tuple[tuple[str, Component], ...]:
+    role = config.node.role
+    components = ROLES[role]
+    if not components:
+        raise ConfigError(
+            f'{_source(config)}: [node] role: "{role}" has nothing to run yet: the node agent, '
+            'service proxy and overlay come in later issues; use "master" or "all"')
+    if role == "all" and not NODE:
+        log.warning("role all: the node components (agent, proxy, overlay) come in later issues; "
+                    "running the control plane only")
+    insecure = config.api.insecure_listen
+    if insecure is not None and not insecure.is_loopback:
+        log.warning("[api] insecure_listen %s serves the API without authentication to anyone "
+                    "who can reach it", insecure)
+    return components
+
+
+async def _prepare_data_dir(config: Config) -> None:
+    # 0700: the store, and later keys and tokens, live here.
+    try:
+        await trio.Path(config.node.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{_source(config)}: [node] data_dir: cannot create "
+                          f"{config.node.data_dir}: {exc.strerror}") from None
+
+
+def _source(config: Config) -> str:
+    return str(config.source) if config.source else "<config>"
+
+
+async def _cancel_on_signal(
+    scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Cancel ``scope`` on the first SIGTERM or SIGINT: that is how the daemon stops cleanly."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for signum in signals:
+            log.info("%s: stopping", signal.Signals(signum).name)
+            scope.cancel()
+            return
