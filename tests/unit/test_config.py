@@ -1,0 +1,172 @@
+"""The node config: defaults, every kind of error as one line naming file and key, formatting."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+import pytest
+
+from nodeos import config
+from nodeos.config import Address, ApiConfig, Config, default_config, dump, load, parse
+from nodeos.errors import ConfigError
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "config").glob("*.toml"))
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse(text, "nodeos.toml")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("nodeos.toml: ")
+    return message
+
+
+def test_empty_file_gives_the_defaults(monkeypatch):
+    monkeypatch.setattr(config.socket, "gethostname", lambda: "Node-1.Example")
+    c = parse("", "nodeos.toml")
+    assert c.node.name == "node-1.example"
+    assert c.node.role == "master"
+    assert c.node.data_dir == Path("/var/lib/nodeos")
+    assert c.api == ApiConfig(listen=Address("127.0.0.1", 6443), insecure_listen=None)
+    assert c.store.backend == "sqlite"
+    assert c.cluster.service_cidr == ipaddress.IPv4Network("10.96.0.0/16")
+    assert c.cluster.pod_cidr == ipaddress.IPv4Network("10.244.0.0/16")
+    assert c.source is None
+
+
+def test_full_file():
+    c = parse(
+        '[node]\nname = "m1"\nrole = "all"\ndata_dir = "/srv/nodeos"\n'
+        '[api]\nlisten = "[::1]:6443"\ninsecure_listen = "0.0.0.0:8080"\n'
+        '[store]\nbackend = "sqlite"\n'
+        '[cluster]\nservice_cidr = "10.0.0.0/24"\npod_cidr = "10.1.0.0/16"\n',
+        "nodeos.toml",
+    )
+    assert (c.node.name, c.node.role, c.node.data_dir) == ("m1", "all", Path("/srv/nodeos"))
+    assert c.api.listen == Address("::1", 6443)
+    assert c.api.insecure_listen == Address("0.0.0.0", 8080)
+    assert str(c.cluster.service_cidr) == "10.0.0.0/24"
+
+
+def test_load_records_the_source(tmp_path):
+    path = tmp_path / "nodeos.toml"
+    path.write_text('[node]\nname = "m1"\n')
+    c = load(path)
+    assert c.source == path
+    assert c.node.name == "m1"
+
+
+def test_config_is_frozen():
+    c = default_config()
+    with pytest.raises(AttributeError):
+        c.node.role = "worker"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("address", "text"), [
+    (Address("127.0.0.1", 6443), "127.0.0.1:6443"),
+    (Address("::1", 6443), "[::1]:6443"),
+    (Address("fe80::1", 80), "[fe80::1]:80"),
+    (Address("localhost", 8080), "localhost:8080"),
+])
+def test_address_formatting(address, text):
+    assert str(address) == text
+
+
+def test_ipv6_address_round_trips():
+    c = parse('[api]\nlisten = "[::1]:7443"\n', "nodeos.toml")
+    assert c.api.listen == Address("::1", 7443)
+    assert str(c.api.listen) == "[::1]:7443"
+
+
+@pytest.mark.parametrize(("text", "where", "why"), [
+    ('[nope]\nx = 1\n', "[nope]", "unknown section"),
+    ('[api]\nlisen = "127.0.0.1:1"\n', "[api] lisen", "unknown key"),
+    ('node = "m1"\n', "node", "expected a table"),
+    ('[api]\nlisten = 6443\n', "[api] listen", "expected a string, got integer 6443"),
+    ('[node]\nrole = true\n', "[node] role", "expected a string, got boolean true"),
+    ('[node]\nrole = "boss"\n', "[node] role", '"boss" is not one of "master", "worker", "all"'),
+    ('[api]\nlisten = "127.0.0.1:0"\n', "[api] listen", "out of range"),
+    ('[api]\ninsecure_listen = "127.0.0.1:65536"\n', "[api] insecure_listen", "out of range"),
+    ('[api]\nlisten = "127.0.0.1"\n', "[api] listen", "not host:port"),
+    ('[api]\nlisten = "::1:6443"\n', "[api] listen", "brackets"),
+    ('[api]\nlisten = "[nope]:6443"\n', "[api] listen", "not an IPv6 address"),
+    ('[api]\ninsecure_listen = "a b:80"\n', "[api] insecure_listen", "neither an IP address nor a host name"),
+    ('[api]\nlisten = "0.0.0.0:6443"\n', "[api] listen",
+     '"0.0.0.0:6443" must be a loopback address until TLS is enabled'),
+    ('[store]\nbackend = "etcd"\n', "[store] backend", "later issue"),
+    ('[store]\nbackend = "redis"\n', "[store] backend", "not a known store backend"),
+    ('[cluster]\nservice_cidr = "10.96.0.0/33"\n', "[cluster] service_cidr", "not an IPv4 CIDR"),
+    ('[cluster]\npod_cidr = "10.244.0.1/16"\n', "[cluster] pod_cidr", "host bits set"),
+    ('[cluster]\npod_cidr = "fd00::/64"\n', "[cluster] pod_cidr", "not an IPv4 CIDR"),
+    ('[cluster]\npod_cidr = "10.96.128.0/17"\n', "[cluster] pod_cidr", 'overlaps service_cidr "10.96.0.0/16"'),
+    ('[cluster]\nservice_cidr = "10.96.0.0/29"\n', "[cluster] service_cidr", "too small"),
+    ('[node]\nname = "Bad_Name"\n', "[node] name", "not a DNS-1123 subdomain"),
+    ('[node]\nname = "-m1"\n', "[node] name", "not a DNS-1123 subdomain"),
+    (f'[node]\nname = "{"a" * 254}"\n', "[node] name", "not a DNS-1123 subdomain"),
+    ('[node]\ndata_dir = "relative/dir"\n', "[node] data_dir", "absolute path"),
+])
+def test_each_error_is_one_line_naming_file_and_key(text, where, why):
+    message = error_of(text)
+    assert message.startswith(f"nodeos.toml: {where}: "), message
+    assert why in message
+
+
+def test_loopback_secure_addresses_are_accepted():
+    for listen in ("127.0.0.1:6443", "127.0.0.2:6443", "[::1]:6443", "localhost:6443"):
+        assert parse(f'[api]\nlisten = "{listen}"\n', "nodeos.toml").api.listen.is_loopback
+
+
+def test_toml_syntax_error_gives_the_line():
+    message = error_of('[node]\nname = "m1"\nrole = \n')
+    assert "invalid TOML" in message
+    assert "line 3" in message
+
+
+def test_unreadable_file_names_it(tmp_path):
+    missing = tmp_path / "missing.toml"
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(missing))}: cannot read: No such file or directory$"):
+        load(missing)
+    with pytest.raises(ConfigError, match=r"cannot read: Is a directory$"):
+        load(tmp_path)
+
+
+def test_error_names_the_file_given(tmp_path):
+    path = tmp_path / "node.toml"
+    path.write_text('[node]\nrole = "boss"\n')
+    with pytest.raises(ConfigError, match=rf'^{re.escape(str(path))}: \[node\] role: "boss"'):
+        load(path)
+
+
+def test_default_config_overrides(tmp_path):
+    c = default_config(node={"role": "all", "data_dir": tmp_path, "name": "n1"},
+                       api={"insecure_listen": "127.0.0.1:18080"})
+    assert (c.node.role, c.node.data_dir, c.node.name) == ("all", tmp_path, "n1")
+    assert c.api.insecure_listen == Address("127.0.0.1", 18080)
+    api = ApiConfig(Address("127.0.0.1", 1), None)
+    assert default_config(api=api).api is api
+
+
+def test_default_config_validates_overrides():
+    with pytest.raises(ConfigError, match=r"\[node\] role"):
+        default_config(node={"role": "boss"})
+    with pytest.raises(TypeError):
+        default_config(node="m1")
+
+
+def test_dump_round_trips():
+    c = default_config(node={"name": "m1", "role": "all", "data_dir": "/srv/a b"},
+                       api={"listen": "[::1]:6443", "insecure_listen": "127.0.0.1:8080"})
+    assert parse(dump(c), "dumped") == c
+    assert "insecure_listen" not in dump(default_config())
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_configs_are_valid(path):
+    assert isinstance(load(path), Config)
+
+
+def test_there_are_examples_for_each_role():
+    assert {p.stem for p in EXAMPLES} >= {"master", "worker", "all"}
