@@ -62,7 +62,10 @@ class Cause:
     reason: str = "FieldValueInvalid"
 
     def as_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": f"{self.field}: {self.message}", "field": self.field}
+        return {"reason": self.reason, "message": self.message, "field": self.field}
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
 @dataclass
@@ -116,7 +119,7 @@ class ApiError(NodeosError):
     @classmethod
     def invalid(cls, kind: str, name: str, causes: list[Cause], group: str = "") -> ApiError:
         qualified = f"{kind}.{group}" if group else kind
-        summary = ", ".join(c.as_dict()["message"] for c in causes)
+        summary = str(causes[0]) if len(causes) == 1 else "[" + ", ".join(map(str, causes)) + "]"
         details = _details(kind, name, group)
         details["causes"] = [c.as_dict() for c in causes]
         return cls(422, "Invalid", f'{qualified} "{name}" is invalid: {summary}', details)

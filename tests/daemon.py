@@ -54,11 +54,11 @@ class Daemon:
     def start(self) -> Daemon:
         if not self.config_path.exists():
             self.write_config()
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nodeos", "daemon", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nodeos", "daemon", "--config", str(self.config_path)],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         self.wait_ready()
         return self
 

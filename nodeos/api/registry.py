@@ -311,7 +311,9 @@ def _check_body(res: Resource, body: Any, namespace: str | None) -> dict[str, An
         raise ApiError.bad_request(f'the kind "{kind}" does not match the resource {res.qualified} (kind {res.kind})')
     if api_version is not None and api_version != res.api_version:
         raise ApiError.bad_request(f'the apiVersion "{api_version}" does not match {res.api_version} for {res.kind}')
-    body["kind"], body["apiVersion"] = res.kind, res.api_version
+    rest = {k: v for k, v in body.items() if k not in ("kind", "apiVersion")}
+    body.clear()
+    body.update(kind=res.kind, apiVersion=res.api_version, **rest)  # Kubernetes' key order, for readers
     metadata = body.setdefault("metadata", {})
     if not isinstance(metadata, dict):
         raise ApiError.invalid(res.kind, "", [Cause("metadata", "Invalid value: must be an object")])

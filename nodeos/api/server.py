@@ -54,9 +54,11 @@ def _hypercorn_config(config: Config) -> HypercornConfig:
     hc = HypercornConfig()
     # TLS and authentication on [api] listen come with the security issue; until
     # then config.py only accepts loopback addresses there.
+    # Without a certificate hypercorn serves every bind as plain HTTP, and it
+    # ignores insecure_bind, so both addresses go in bind for now.
     hc.bind = [str(config.api.listen)]
     if config.api.insecure_listen is not None:
-        hc.insecure_bind = [str(config.api.insecure_listen)]
+        hc.bind.append(str(config.api.insecure_listen))
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.keep_alive_timeout = 75

@@ -56,6 +56,8 @@ class ApiApp:
         if path in HEALTH_PATHS or path.startswith(tuple(p + "/" for p in HEALTH_PATHS)):
             return await send_bytes(send, 200 if self.ready else 503, b"ok" if self.ready else b"not ready",
                                     "text/plain; charset=utf-8")
+        if path.startswith("/openapi/"):
+            return await _openapi(req, path, send)
         static = _static_document(path)
         if static is not None:
             if req.method != "GET":
@@ -84,21 +86,30 @@ def _static_document(path: str) -> dict[str, Any] | None:
         return discovery.api_group_list()
     if path == "/version":
         return discovery.version()
-    if path == "/openapi/v2":
-        return openapi.openapi_v2()
-    if path == "/openapi/v3":
-        return openapi.openapi_v3_index()
-    if path.startswith("/openapi/v3/"):
-        parts = path[len("/openapi/v3/"):].split("/")
-        if parts == ["api", "v1"]:
-            return openapi.openapi_v3_document("", "v1") or None
-        if len(parts) == 3 and parts[0] == "apis":
-            return openapi.openapi_v3_document(parts[1], parts[2]) or None
-        return None
     parts = path.strip("/").split("/")
     if len(parts) == 2 and parts[0] == "apis":
         return discovery.api_group(parts[1])
     return None
+
+
+async def _openapi(req: Request, path: str, send: Send) -> None:
+    """OpenAPI documents; v2 comes as protobuf when kubectl asks for it that way."""
+    if req.method != "GET":
+        raise ApiError.method_not_allowed()
+    if path == "/openapi/v2":
+        content_type, body = openapi.openapi_v2_for(req.headers.get("accept"))
+        return await send_bytes(send, 200, body, content_type)
+    if path == "/openapi/v3":
+        return await send_json(send, 200, openapi.openapi_v3_index())
+    parts = path[len("/openapi/v3/"):].split("/")
+    document = None
+    if parts == ["api", "v1"]:
+        document = openapi.openapi_v3_document_bytes("", "v1")
+    elif len(parts) == 3 and parts[0] == "apis":
+        document = openapi.openapi_v3_document_bytes(parts[1], parts[2])
+    if document is None:
+        raise _not_found(path)
+    await send_bytes(send, 200, document)
 
 
 def _not_found(path: str) -> ApiError:

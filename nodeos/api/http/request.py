@@ -76,6 +76,9 @@ class Request:
         if kind == "application/apply-patch+yaml":
             raise ApiError.unsupported_media_type(f"{kind} (server-side apply is not supported; "
                                                   "use client-side kubectl apply)")
+        if kind == "application/vnd.kubernetes.protobuf":
+            raise ApiError.unsupported_media_type(f"{kind} (nodeos accepts JSON and YAML bodies; "
+                                                  "use kubectl create -f or apply -f with a manifest)")
         raise ApiError.unsupported_media_type(kind)
 
     def flag(self, name: str) -> bool:
