@@ -65,9 +65,11 @@ async def test_watch_resumed_after_restart_continues_or_gets_410(fresh_daemon: D
         async with client.stream("GET", url, params={"watch": "true", "resourceVersion": str(last_seen),
                                                      "timeoutSeconds": "2"}) as response:
             lines = [json.loads(line) async for line in response.aiter_lines() if line]
-    if response.status_code == 410 or (lines and lines[0]["type"] == "ERROR"):
-        status = lines[0]["object"] if lines else None
-        assert status is None or status["code"] == 410
+    if response.status_code == 410:
+        assert lines[0]["kind"] == "Status" and lines[0]["reason"] == "Expired"
+        return
+    if lines and lines[0]["type"] == "ERROR":
+        assert lines[0]["object"]["code"] == 410
         return
     names = [e["object"]["metadata"]["name"] for e in lines]
     assert names[:2] == ["unseen", "after"], names  # no gap
