@@ -53,14 +53,13 @@ class Connection:
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context for this connection (httpx's ``verify=``)."""
-        ctx = ssl.create_default_context()
+        # A cluster's own CA replaces the system ones, as in kubectl: trust only it.
+        cafile = self.verify if isinstance(self.verify, str) else None
+        cadata = self.ca_data.decode() if self.ca_data else None
+        ctx = ssl.create_default_context(cafile=cafile, cadata=cadata)
         if self.verify is False:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        elif isinstance(self.verify, str) or self.ca_data:
-            cafile = self.verify if isinstance(self.verify, str) else None
-            cadata = self.ca_data.decode() if self.ca_data else None
-            ctx.load_verify_locations(cafile=cafile, cadata=cadata)
         if self.cert:
             ctx.load_cert_chain(*self.cert)
         elif self.cert_data:

@@ -195,3 +195,16 @@ async def test_leaving_a_watch_early_closes_the_stream_without_warnings():
         async for _ in events:
             break
     assert closed.is_set()
+
+
+def test_public_surface_is_small_and_headless():
+    import subprocess
+    import sys
+
+    import nodeos.client
+
+    assert sorted(nodeos.client.__all__) == ["ApiClient", "ApiObject", "ApiUnavailable", "Connection", "Informer",
+                                             "WorkQueue", "load_connection", "object_key", "split_key"]
+    code = "import sys, nodeos.client; print(sorted(m for m in sys.modules if m.startswith(('nodeos.cli', 'textual'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,11 +1,13 @@
 import base64
+import shutil
 import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from nodeos.client import Connection, load_connection
+from nodeos.client import ApiClient, Connection, load_connection
 from nodeos.errors import ConfigError
 
 
@@ -123,3 +125,27 @@ def test_ssl_context_skips_verification_when_insecure():
     ctx = Connection("https://h:1", verify=False).ssl_context()
     assert ctx.verify_mode == ssl.CERT_NONE
     assert not ctx.check_hostname
+
+
+@pytest.fixture
+def self_signed(tmp_path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def test_ssl_context_loads_inline_and_file_material(self_signed):
+    cert, key = self_signed
+    inline = Connection("https://h:1", ca_data=cert.read_bytes(), cert_data=(cert.read_bytes(), key.read_bytes()))
+    assert inline.ssl_context().verify_mode == ssl.CERT_REQUIRED
+    assert len(inline.ssl_context().get_ca_certs()) == 1  # only the cluster CA is trusted
+    from_files = Connection("https://h:1", verify=str(cert), cert=(str(cert), str(key)))
+    assert len(from_files.ssl_context().get_ca_certs()) == 1
+
+
+def test_bad_tls_material_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot load TLS material"):
+        ApiClient(Connection("https://h:1", ca_data=b"not a certificate"))
