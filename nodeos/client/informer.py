@@ -140,7 +140,7 @@ class Informer:
             if exc.code == 410:
                 log.info("%s: watch expired, listing again", self.resource.plural)
                 self._need_list = True
-                return True
+                return not listed  # at once, unless a fresh list was already too old
             log.warning("%s: list/watch failed: %s", self.resource.plural, exc)
         except ApiUnavailable as exc:
             log.warning("%s: API unavailable: %s", self.resource.plural, exc)

@@ -1,4 +1,5 @@
 import itertools
+import json
 
 import httpx
 import pytest
@@ -193,4 +194,22 @@ async def test_namespace_and_selectors_are_sent(fake, autojump_clock):
         params = watch_requests(fake)[0].url.params
         assert (params["labelSelector"], params["fieldSelector"]) == ("app=web", "metadata.name=x")
         assert watch_requests(fake)[0].url.path == "/api/v1/namespaces/other/pods"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_server_that_always_expires_watches_is_not_hammered(fake, autojump_clock):
+    expired = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old resource version"}
+
+    def always_expired(request):
+        if request.url.params.get("watch"):
+            return httpx.Response(200, content=json.dumps({"type": "ERROR", "object": expired}).encode() + b"\n")
+        assert len(list_requests(fake)) < 100, "relisting in a tight loop"
+        return None
+
+    fake.hook = always_expired
+    async with fake.client() as api, trio.open_nursery() as nursery:
+        informer = Informer(api, PODS, resync_period=None, backoff_cap=30)
+        await nursery.start(informer.run)
+        await trio.sleep(120)
+        assert 3 < len(list_requests(fake)) < 12
         nursery.cancel_scope.cancel()
