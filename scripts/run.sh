@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Start a one-node nodeos on this machine, show kubectl using it, then follow
+# its log until Ctrl-C, which stops it. Extra arguments go to `nodeos up`
+# (see `.venv/bin/nodeos up --help`); NODEOS_DATA_DIR picks the data directory.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/bootstrap.sh
+
+ensure_python
+ensure_venv
+
+if ((EUID == 0)); then default_dir=/var/lib/nodeos; else default_dir=${XDG_DATA_HOME:-$HOME/.local/share}/nodeos; fi
+data_dir=${NODEOS_DATA_DIR:-$default_dir}
+log=$data_dir/nodeos.log
+kubeconfig=$data_dir/kubeconfig
+mkdir -p "$data_dir"
+rm -f "$kubeconfig" # `nodeos up` writes it afresh; an old one must not look ready
+
+.venv/bin/nodeos up --data-dir "$data_dir" "$@" >"$log" 2>&1 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
+
+# Wait until the API answers /readyz at the address the kubeconfig names.
+wait_ready() {
+    .venv/bin/python - "$kubeconfig" "$pid" <<'PY'
+import os, sys, time
+import httpx, yaml
+
+path, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    os.kill(pid, 0)  # raises once nodeos has exited
+    try:
+        with open(path) as file:
+            server = yaml.safe_load(file)["clusters"][0]["cluster"]["server"]
+        if httpx.get(f"{server}/readyz", timeout=1).status_code == 200:
+            sys.exit(0)
+    except (OSError, httpx.HTTPError):
+        pass
+    time.sleep(0.2)
+sys.exit("nodeos was not ready after 60 s")
+PY
+}
+
+# kube ARGS...: show a kubectl command, then run it; a failure is shown, not fatal.
+kube() {
+    printf '\n$ kubectl %s\n' "$*"
+    kubectl --cache-dir "$cache" "$@" || echo "(kubectl exited with status $?)"
+}
+
+echo "run.sh: starting nodeos (log: $log)"
+if ! wait_ready; then
+    echo "run.sh: nodeos did not come up; its log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+fi
+
+export KUBECONFIG=$kubeconfig
+if command -v kubectl >/dev/null; then
+    cache=$(mktemp -d) # fresh API discovery: kubectl would otherwise reuse it for 6 hours
+    kube get namespaces
+    kube apply -f config/examples/demo.yaml
+    kube get all -A
+    rm -rf "$cache"
+else
+    echo "run.sh: kubectl is not installed; the demo needs it"
+fi
+
+cat <<MSG
+
+nodeos is running (pid $pid). In another shell:
+    export KUBECONFIG=$kubeconfig
+    kubectl get all -A
+Its log follows; Ctrl-C stops it.
+
+MSG
+# tail in the background: `wait` returns at once when a signal arrives, a
+# foreground tail would hold the trap until it ended.
+tail -n +1 -f --pid="$pid" "$log" &
+wait "$pid"
