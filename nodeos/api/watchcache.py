@@ -117,7 +117,7 @@ class WatchCache:
         self._window = window
         self._events: list[CacheEvent] = []  # trimmed in halves: O(1) amortised, indexable
         self._watchers: dict[str, set[Watcher]] = collections.defaultdict(set)
-        self._caught_up = trio.Condition()
+        self._changed = trio.Event()
         self.revision = 0
         self.oldest = 0  # the oldest revision a watch may resume from
 
@@ -132,9 +132,9 @@ class WatchCache:
         log.info("watch cache loaded %d objects at revision %d", len(items), revision)
         task_status.started()
         async for event in self._store.watch(revision):
-            await self._apply(event)
+            self._apply(event)
 
-    async def _apply(self, event: StoreEvent) -> None:
+    def _apply(self, event: StoreEvent) -> None:
         bucket = self._objects[_bucket(event.key)]
         previous = bucket.get(event.key)
         current = decode(event.key, event.value, event.revision)
@@ -151,17 +151,16 @@ class WatchCache:
         for prefix in _prefixes(event.key):
             for watcher in list(self._watchers.get(prefix, ())):
                 watcher.offer(cache_event)
-        async with self._caught_up:
-            self._caught_up.notify_all()
+        self._changed.set()
+        self._changed = trio.Event()
 
     async def wait_for(self, revision: int, timeout: float = 10.0) -> None:
         """Block until the cache has seen ``revision``: read-your-writes."""
         if self.revision >= revision:
             return
         with trio.move_on_after(timeout) as scope:
-            async with self._caught_up:
-                while self.revision < revision:
-                    await self._caught_up.wait()
+            while self.revision < revision:
+                await self._changed.wait()
         if scope.cancelled_caught:
             raise ApiError.unavailable(f"the watch cache did not reach revision {revision} in time")
 
