@@ -130,7 +130,8 @@ class ApiError(NodeosError):
 
     @classmethod
     def method_not_allowed(cls, message: str = "") -> ApiError:
-        return cls(405, "MethodNotAllowed", message or "the server does not allow this method on the requested resource")
+        default = "the server does not allow this method on the requested resource"
+        return cls(405, "MethodNotAllowed", message or default)
 
     @classmethod
     def gone(cls, message: str) -> ApiError:

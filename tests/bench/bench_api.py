@@ -30,7 +30,7 @@ import httpx
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.daemon import Daemon, free_port  # noqa: E402
+from tests.daemon import Daemon, free_port
 
 NAMESPACE = "bench"
 

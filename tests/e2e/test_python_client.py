@@ -62,7 +62,8 @@ def test_create_read_patch_delete_deployment(api_client, namespace):
 def test_list_with_selectors_and_paging(api_client, namespace):
     core = client.CoreV1Api(api_client)
     for i in range(7):
-        pod = client.V1Pod(metadata=client.V1ObjectMeta(name=f"p{i}", labels={"parity": "even" if i % 2 == 0 else "odd"}),
+        labels = {"parity": "even" if i % 2 == 0 else "odd"}
+        pod = client.V1Pod(metadata=client.V1ObjectMeta(name=f"p{i}", labels=labels),
                            spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]))
         core.create_namespaced_pod(namespace, pod)
     odd = core.list_namespaced_pod(namespace, label_selector="parity=odd")

@@ -32,13 +32,12 @@ async def test_sigkill_during_creates_loses_nothing_acknowledged(fresh_daemon: D
             if response.status_code == 201:
                 acked[name] = int(response.json()["metadata"]["resourceVersion"])
 
-    async with httpx.AsyncClient(timeout=10) as client:
-        async with trio.open_nursery() as nursery:
-            for c in range(CLIENTS):
-                nursery.start_soon(creator, c, client)
-            while len(acked) < 300:
-                await trio.sleep(0.05)
-            fresh_daemon.kill()
+    async with httpx.AsyncClient(timeout=10) as client, trio.open_nursery() as nursery:
+        for c in range(CLIENTS):
+            nursery.start_soon(creator, c, client)
+        while len(acked) < 300:
+            await trio.sleep(0.05)
+        fresh_daemon.kill()
     assert len(acked) >= 300
 
     fresh_daemon.start()

@@ -56,9 +56,9 @@ class WatchStream:
                 nursery.cancel_scope.cancel()
         finally:
             self.cache.unwatch(self.watcher)
-        with trio.CancelScope(shield=True), trio.move_on_after(1):
-            with contextlib.suppress(Exception):  # the client may be gone: nothing left to tell it
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # The client may be gone: then there is nothing left to tell it.
+        with trio.CancelScope(shield=True), trio.move_on_after(1), contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _pump(self, send: Send) -> None:
         if self.backlog:
