@@ -370,7 +370,7 @@ def default_config(**overrides: Any) -> Config:
     try:
         return _build(data, given)
     except _Problem as exc:
-        raise ConfigError(f"<defaults>: {exc}") from None
+        raise ConfigError(f"<defaults>: {_one_line(str(exc))}") from None
 
 
 def _as_toml(value: Any) -> Any:
