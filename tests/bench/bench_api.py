@@ -99,12 +99,12 @@ async def bench_list(url: str, table: bool) -> tuple[float, int]:
     return statistics.median(times), size
 
 
-async def bench_watch(url: str, watchers: int, count: int, clients: int) -> tuple[float, float, float]:
-    sent: dict[str, float] = {}
-    latencies: list[float] = []
+async def watch_all(url: str, watchers: int, count: int, rv: str) -> None:
+    """The watcher side, run in its own process so that its parsing does not
+    queue behind the creators: prints "ready", then one JSON map of
+    name -> [receive times] once every watcher has seen ``count`` events."""
+    received: dict[str, list[float]] = {}
     path = f"{url}/api/v1/namespaces/{NAMESPACE}/pods"
-    async with httpx.AsyncClient(timeout=120) as client:
-        rv = (await client.get(path, params={"limit": "1"})).json()["metadata"]["resourceVersion"]
     ready = trio.Semaphore(0)
 
     async def watch_one() -> None:
@@ -116,27 +116,44 @@ async def bench_watch(url: str, watchers: int, count: int, clients: int) -> tupl
             async for line in response.aiter_lines():
                 if not line:
                     continue
-                now = time.perf_counter()
-                name = json.loads(line)["object"]["metadata"]["name"]
-                latencies.append(now - sent[name])
+                now = time.time()
+                received.setdefault(json.loads(line)["object"]["metadata"]["name"], []).append(now)
                 seen += 1
                 if seen == count:
                     return
-
-    async def create(client: httpx.AsyncClient, i: int):
-        body = pod(f"watched-{i}")
-        body["metadata"]["labels"]["app"] = "watched"
-        sent[body["metadata"]["name"]] = time.perf_counter()
-        return await client.post(path, json=body)
 
     async with trio.open_nursery() as nursery:
         for _ in range(watchers):
             nursery.start_soon(watch_one)
         for _ in range(watchers):
             await ready.acquire()
-        await trio.sleep(0.5)
-        rate = await run_concurrently(count, clients, create)
-    latencies.sort()
+        print("ready", flush=True)
+    print(json.dumps(received), flush=True)
+
+
+def bench_watch(url: str, watchers: int, count: int, clients: int) -> tuple[float, float, float]:
+    path = f"{url}/api/v1/namespaces/{NAMESPACE}/pods"
+    rv = httpx.get(path, params={"limit": "1"}, timeout=120).json()["metadata"]["resourceVersion"]
+    proc = subprocess.Popen([sys.executable, __file__, "--watch-side", url, str(watchers), str(count), rv],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("the watcher process failed")
+    time.sleep(0.5)
+    sent: dict[str, float] = {}
+
+    async def create(client: httpx.AsyncClient, i: int):
+        body = pod(f"watched-{i}")
+        body["metadata"]["labels"]["app"] = "watched"
+        sent[body["metadata"]["name"]] = time.time()
+        return await client.post(path, json=body)
+
+    rate = trio.run(run_concurrently, count, clients, create)
+    received = json.loads(proc.stdout.readline())
+    proc.wait(60)
+    latencies = sorted(t - sent[name] for name, times in received.items() for t in times)
+    if len(latencies) != watchers * count:
+        raise SystemExit(f"watchers saw {len(latencies)} events, expected {watchers * count}")
     return (latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000, rate)
 
 
@@ -166,6 +183,9 @@ def start_etcd(workdir: Path) -> tuple[subprocess.Popen, str]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--watch-side"]:
+        url, watchers, count, rv = sys.argv[2:6]
+        return trio.run(watch_all, url, int(watchers), int(count), rv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=16)
@@ -180,7 +200,7 @@ def main() -> None:
         nodeos_rate = trio.run(bench_nodeos_creates, daemon.url, args.pods, args.clients)
         list_json, listed = trio.run(bench_list, daemon.url, False)
         list_table, _ = trio.run(bench_list, daemon.url, True)
-        p50, p99, watched_rate = trio.run(bench_watch, daemon.url, args.watchers, args.watch_events, args.clients)
+        p50, p99, watched_rate = bench_watch(daemon.url, args.watchers, args.watch_events, args.clients)
     finally:
         daemon.stop()
         etcd.terminate()
