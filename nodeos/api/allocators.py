@@ -36,24 +36,14 @@ class ServiceAllocator:
             self.mark_used(svc)
 
     def mark_used(self, svc: dict[str, Any]) -> None:
-        spec = svc.get("spec") or {}
-        for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
-            addr = _address(ip)
-            if addr is not None:
-                self.used_ips.add(addr)
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict) and isinstance(port.get("nodePort"), int):
-                self.used_ports.add((port.get("protocol", "TCP"), port["nodePort"]))
+        ips, ports = _holdings(svc)
+        self.used_ips.update(ips)
+        self.used_ports.update(ports)
 
     def release(self, svc: dict[str, Any]) -> None:
-        spec = svc.get("spec") or {}
-        for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
-            addr = _address(ip)
-            if addr is not None:
-                self.used_ips.discard(addr)
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict) and isinstance(port.get("nodePort"), int):
-                self.used_ports.discard((port.get("protocol", "TCP"), port["nodePort"]))
+        ips, ports = _holdings(svc)
+        self.used_ips.difference_update(ips)
+        self.used_ports.difference_update(ports)
 
     def assign(self, svc: dict[str, Any], old: dict[str, Any] | None = None) -> None:
         """Fill in ``clusterIP(s)`` and ``nodePort``s the user left empty, and check
@@ -127,6 +117,15 @@ class ServiceAllocator:
         if (protocol, port) in self.used_ports:
             raise _invalid(field, f"{port}: provided port is already allocated")
         self.used_ports.add((protocol, port))
+
+
+def _holdings(svc: dict[str, Any]) -> tuple[set[ipaddress.IPv4Address], set[tuple[str, int]]]:
+    """The cluster IPs and (protocol, nodePort)s a Service holds."""
+    spec = svc.get("spec") or {}
+    addresses = (_address(ip) for ip in spec.get("clusterIPs") or [spec.get("clusterIP")])
+    ports = {(p.get("protocol", "TCP"), p["nodePort"]) for p in spec.get("ports") or []
+             if isinstance(p, dict) and isinstance(p.get("nodePort"), int)}
+    return {a for a in addresses if a is not None}, ports
 
 
 def _address(text: Any) -> ipaddress.IPv4Address | None:
