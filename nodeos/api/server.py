@@ -7,6 +7,7 @@ listeners open, so ``/readyz`` never answers before the server can serve.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import trio
@@ -31,6 +32,7 @@ def open_store(config: Config) -> SQLiteStore:
 
 
 async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    _tune_gc()
     store = open_store(config)
     await store.start()
     try:
@@ -48,6 +50,14 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
     finally:
         with trio.CancelScope(shield=True):
             await store.close()
+
+
+def _tune_gc() -> None:
+    """The watch cache holds every object as small dicts and lists: with
+    CPython's default thresholds a full collection walks all of them every
+    few thousand allocations, which showed up as 100 ms stalls in watch
+    delivery with 10,000 pods. Collect the young generation less often."""
+    gc.set_threshold(50_000, 20, 50)
 
 
 def _hypercorn_config(config: Config) -> HypercornConfig:
