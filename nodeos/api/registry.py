@@ -10,8 +10,6 @@ once the cache has seen them (read-your-writes).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +17,13 @@ from typing import Any
 
 import trio
 
-from nodeos.api import meta, model
+from nodeos.api import meta, model, paging, rules
 from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.kinds import Resource, by_plural
 from nodeos.api.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from nodeos.api.store import Store
 from nodeos.api.watchcache import Cached, WatchCache
-from nodeos.errors import ApiError, Cause, KeyExists, KeyNotFound, RevisionMismatch
+from nodeos.errors import ApiError, KeyExists, KeyNotFound, RevisionMismatch
 
 NAMESPACES = by_plural("", "v1", "namespaces")
 SERVICES = by_plural("", "v1", "services")
@@ -64,7 +62,7 @@ class Registry:
         revision = self.cache.revision
         items = self.cache.list(res.store_prefix(namespace))
         if continue_token:
-            start_key = _decode_continue(continue_token)
+            start_key = paging.decode_continue(continue_token)
             items = [c for c in items if c.key > start_key]
         selected: list[Cached] = []
         for index, cached in enumerate(items):
@@ -72,14 +70,14 @@ class Registry:
                 selected.append(cached)
                 if limit and len(selected) == limit:
                     rest = sum(1 for c in items[index + 1:] if match(c.obj))
-                    token = _encode_continue(cached.key, revision) if rest else None
+                    token = paging.encode_continue(cached.key, revision) if rest else None
                     return ListResult(selected, revision, token, rest or None)
         return ListResult(selected, revision, None, None)
 
     # -- create --------------------------------------------------------------------
 
     async def create(self, res: Resource, namespace: str | None, body: Any, *, dry_run: bool = False) -> Cached:
-        obj = _check_body(res, body, namespace)
+        obj = rules.check_body(res, body, namespace)
         metadata = obj["metadata"]
         if not metadata.get("name") and isinstance(metadata.get("generateName"), str):
             metadata["name"] = meta.generate_name(metadata["generateName"])
@@ -96,7 +94,7 @@ class Registry:
         if res.kind not in STATUS_ON_CREATE and "status" in obj:
             obj["status"] = {}
         model.default(res, obj)
-        _raise_invalid(res, obj, model.validate(res, obj, None))
+        rules.raise_invalid(res, obj, model.validate(res, obj, None))
         key = res.store_key(namespace, metadata["name"])
         if res is SERVICES:
             async with self._service_lock:
@@ -137,7 +135,7 @@ class Registry:
 
     async def update(self, res: Resource, namespace: str | None, name: str, body: Any, *,
                      subresource: str | None = None, dry_run: bool = False) -> Cached:
-        obj = _check_body(res, body, namespace)
+        obj = rules.check_body(res, body, namespace)
         if obj["metadata"].get("name", name) != name:
             raise ApiError.bad_request(
                 f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
@@ -177,9 +175,9 @@ class Registry:
     async def _replace(self, res: Resource, old: Cached, new: dict[str, Any],
                        subresource: str | None, dry_run: bool) -> Cached:
         """Turn a requested new state into the stored one and write it."""
-        new = _merge_server_fields(res, old.obj, new, subresource)
+        new = rules.merge_server_fields(res, old.obj, new, subresource)
         model.default(res, new)
-        _raise_invalid(res, new, model.validate(res, new, old.obj))
+        rules.raise_invalid(res, new, model.validate(res, new, old.obj))
         if res.has_spec and meta.spec_part(new) != meta.spec_part(old.obj):
             new["metadata"]["generation"] = int(old.obj["metadata"].get("generation") or 0) + 1
         if res is SERVICES:
@@ -211,7 +209,7 @@ class Registry:
         options = options or {}
         for _ in range(PATCH_RETRIES):
             old = self.get(res, namespace, name)
-            _check_preconditions(res, old, options.get("preconditions"))
+            rules.check_preconditions(res, old, options.get("preconditions"))
             if res is NAMESPACES and name in PROTECTED_NAMESPACES:
                 raise ApiError.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
             if dry_run:
@@ -230,7 +228,7 @@ class Registry:
         policy = options.get("propagationPolicy")
         if not already_deleting and policy in _POLICY_FINALIZERS and _POLICY_FINALIZERS[policy] not in finalizers:
             finalizers.append(_POLICY_FINALIZERS[policy])
-        grace = _grace_period(res, obj, options)
+        grace = rules.grace_period(res, obj, options)
         if not finalizers and not grace and not _namespace_finalizers(res, obj):
             return await self._store_delete(res, old)
         if already_deleting:
@@ -300,101 +298,3 @@ class _Retry(Exception):
 def _modified(res: Resource, name: str) -> ApiError:
     why = "the object has been modified; please apply your changes to the latest version and try again"
     return ApiError.conflict(res.plural, name, why, res.group)
-
-
-def _check_body(res: Resource, body: Any, namespace: str | None) -> dict[str, Any]:
-    """The shape every write body must have before the model looks at it."""
-    if not isinstance(body, dict):
-        raise ApiError.bad_request(f"the body must be a JSON object describing a {res.kind}")
-    kind, api_version = body.get("kind"), body.get("apiVersion")
-    if kind is not None and kind != res.kind:
-        raise ApiError.bad_request(f'the kind "{kind}" does not match the resource {res.qualified} (kind {res.kind})')
-    if api_version is not None and api_version != res.api_version:
-        raise ApiError.bad_request(f'the apiVersion "{api_version}" does not match {res.api_version} for {res.kind}')
-    rest = {k: v for k, v in body.items() if k not in ("kind", "apiVersion")}
-    body.clear()
-    body.update(kind=res.kind, apiVersion=res.api_version, **rest)  # Kubernetes' key order, for readers
-    metadata = body.setdefault("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ApiError.invalid(res.kind, "", [Cause("metadata", "Invalid value: must be an object")])
-    if res.namespaced:
-        if metadata.get("namespace") not in (None, "", namespace):
-            raise ApiError.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request")
-        metadata["namespace"] = namespace
-    else:
-        metadata.pop("namespace", None)
-    return body
-
-
-def _raise_invalid(res: Resource, obj: dict[str, Any], causes: list[Any]) -> None:
-    if causes:
-        name = obj.get("metadata", {}).get("name") or ""
-        raise ApiError.invalid(res.kind, name if isinstance(name, str) else "", causes, res.group)
-
-
-def _merge_server_fields(res: Resource, old: dict[str, Any], new: dict[str, Any],
-                         subresource: str | None) -> dict[str, Any]:
-    """Fields clients may not change through this path come from the old object."""
-    if subresource == "status":
-        status = new.get("status")
-        new = json.loads(json.dumps(old))
-        if status is not None:
-            new["status"] = status
-    elif "status" in res.subresources:
-        if "status" in old:
-            new["status"] = old["status"]
-        else:
-            new.pop("status", None)
-    metadata, old_metadata = new["metadata"], old["metadata"]
-    for owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-                  "namespace"):
-        if owned in old_metadata:
-            metadata[owned] = old_metadata[owned]
-        else:
-            metadata.pop(owned, None)
-    metadata.pop("selfLink", None)
-    return new
-
-
-def _grace_period(res: Resource, obj: dict[str, Any], options: dict[str, Any]) -> int:
-    """Pods on a node are deleted gracefully: their agent stops the containers
-    and then finishes the deletion. Everything else goes at once."""
-    if res is not PODS or not (obj.get("spec") or {}).get("nodeName"):
-        return 0
-    if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return 0
-    grace = options.get("gracePeriodSeconds")
-    if grace is None:
-        grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-    return max(int(grace), 0) if isinstance(grace, int) else 30
-
-
-def _check_preconditions(res: Resource, old: Cached, preconditions: Any) -> None:
-    if not isinstance(preconditions, dict):
-        return
-    name = old.obj["metadata"]["name"]
-    uid = preconditions.get("uid")
-    if uid and uid != old.obj["metadata"].get("uid"):
-        raise ApiError.conflict(res.plural, name, f"Precondition failed: UID in precondition: {uid}, "
-                                f"UID in object meta: {old.obj['metadata'].get('uid')}", res.group)
-    rv = preconditions.get("resourceVersion")
-    if rv and rv != str(old.revision):
-        raise ApiError.conflict(res.plural, name, f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                                f"ResourceVersion in object meta: {old.revision}", res.group)
-
-
-def _encode_continue(key: str, revision: int) -> str:
-    raw = json.dumps({"k": key, "rv": revision}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_continue(token: str) -> str:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        key = data["k"]
-        if not isinstance(key, str):
-            raise TypeError(key)
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ApiError.bad_request("continue key is not valid: the token is malformed") from None
-    return key
