@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from nodeos.api.store import Store, StoreEvent
-from nodeos.errors import ApiError
+from nodeos.errors import ApiError, Compacted, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,15 @@ class WatchCache:
         self.revision = self.oldest = revision
         log.info("watch cache loaded %d objects at revision %d", len(items), revision)
         task_status.started()
-        async for event in self._store.watch(revision):
-            self._apply(event)
+        while True:
+            try:
+                async for event in self._store.watch(self.revision):
+                    self._apply(event)
+                return
+            except StoreError as exc:
+                if isinstance(exc, Compacted):
+                    raise  # history is gone: the component restarts and reloads
+                log.warning("watch cache: %s; resuming from %d", exc, self.revision)
 
     def _apply(self, event: StoreEvent) -> None:
         bucket = self._objects[_bucket(event.key)]

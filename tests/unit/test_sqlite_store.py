@@ -102,3 +102,36 @@ async def test_restart_keeps_data_and_forgets_history(tmp_path):
         assert await second.create("/c", b"3") == r2 + 1
     finally:
         await second.close()
+
+
+async def test_a_watcher_that_falls_behind_is_cut_off_and_can_resume(tmp_path, monkeypatch):
+    from nodeos.api.store import sqlite
+
+    monkeypatch.setattr(sqlite, "WATCH_BUFFER", 3)
+    store = SQLiteStore(tmp_path / "s.db", synchronous="OFF")
+    await store.start()
+    try:
+        start = await store.current_revision()
+        events = store.watch(start)
+        first = await store.create("/a", b"1")
+        assert (await events.__anext__()).revision == first
+        for i in range(10):  # nobody reads: the buffer of 3 overflows
+            await store.create(f"/b{i}", b"x")
+        received = []
+        with pytest.raises(sqlite.WatchCutOff) as cut:
+            async for event in events:
+                received.append(event.revision)
+        await events.aclose()
+        resumed = [e.revision async for e in _take(store.watch(cut.value.last), 10 - len(received))]
+        assert received + resumed == list(range(first + 1, first + 11))
+    finally:
+        await store.close()
+
+
+async def _take(events, count):
+    async with aclosing(events):
+        async for event in events:
+            yield event
+            count -= 1
+            if count == 0:
+                return

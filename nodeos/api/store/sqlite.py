@@ -270,6 +270,8 @@ class SQLiteStore:
                     if event.revision > last:
                         last = event.revision
                         yield event
+            if not self._closed:
+                raise WatchCutOff(last)
         finally:
             self._watchers.discard(send)
             send.close()
@@ -277,6 +279,15 @@ class SQLiteStore:
     async def compact(self, revision: int) -> None:
         while self._history and self._history[0].revision <= revision:
             self._history.popleft()
+
+
+class WatchCutOff(StoreError):
+    """A watcher fell more than a buffer behind and was dropped; it may
+    resume from ``last`` (the last revision it received)."""
+
+    def __init__(self, last: int) -> None:
+        super().__init__(f"watch fell behind after revision {last}")
+        self.last = last
 
 
 def _read_revision(db: sqlite3.Connection) -> int:
