@@ -170,11 +170,3 @@ def test_namespace_delete_removes_its_objects(kubectl, ns):
     kubectl("delete", "namespace", ns, "--wait=true", timeout=30)
     assert kubectl("get", "namespace", ns, check=False).returncode == 1
     assert "No resources found" in kubectl("get", "pods", "-n", ns, check=False).stderr
-
-
-def test_protobuf_bodies_get_a_clear_415(kubectl):
-    # kubectl's imperative generators (create namespace|deployment|...) send
-    # protobuf, which nodeos does not decode: the user is told what to use.
-    result = kubectl("create", "namespace", "proto", check=False)
-    assert result.returncode == 1
-    assert "(UnsupportedMediaType)" in result.stderr and "apply -f" in result.stderr

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 import yaml
 
+from nodeos.api.protobuf import decode_object
 from nodeos.errors import ApiError
 
 MAX_BODY = 3 * 1024 * 1024  # Kubernetes' limit for a request body
@@ -77,8 +78,7 @@ class Request:
             raise ApiError.unsupported_media_type(f"{kind} (server-side apply is not supported; "
                                                   "use client-side kubectl apply)")
         if kind == "application/vnd.kubernetes.protobuf":
-            raise ApiError.unsupported_media_type(f"{kind} (nodeos accepts JSON and YAML bodies; "
-                                                  "use kubectl create -f or apply -f with a manifest)")
+            return decode_object(raw)
         raise ApiError.unsupported_media_type(kind)
 
     def flag(self, name: str) -> bool:
