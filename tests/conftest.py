@@ -19,3 +19,12 @@ def fresh_daemon(tmp_path) -> Daemon:
     d = Daemon(tmp_path / "nodeos")
     yield d
     d.stop()
+
+
+@pytest.fixture
+async def api(tmp_path):
+    """An ApiClient connected to a real API server running in this test's trio run."""
+    from tests.apiserver import running_api
+
+    async with running_api(tmp_path / "api") as client:
+        yield client
