@@ -10,17 +10,27 @@ a valid master node):
     [api]
     listen = "127.0.0.1:6443"          # secure port; loopback only until TLS exists
     insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
+    server = "http://10.0.0.1:8080"    # a worker's master; required for role "worker"
     [store]
     backend = "sqlite"
     [cluster]
     service_cidr = "10.96.0.0/16"
     pod_cidr = "10.244.0.0/16"
+    node_cidr_size = 24                # each node's share of pod_cidr
+    [controllers]
+    node_grace_seconds = 40            # a silent node becomes Ready=Unknown after this
+    eviction_seconds = 300             # and its pods are evicted this long after that
+    [agent]
+    runtime = "podman"                 # or "simulated": a simulator that runs nothing
+    capacity = { cpu = "4", memory = "8Gi", pods = 110 }  # what a simulated node offers
+    heartbeat_seconds = 10
 
 Why a table of keys rather than hand-written parsing: every key is read,
 type-checked, defaulted and reported the same way, and an error always names
 the file, the section and the key on one line, because that line is all an
 operator sees in ``journalctl``. Adding a section is a dataclass plus one
-entry in ``_SECTIONS``; a check that spans keys goes in ``_CHECKS``.
+entry in ``_SECTIONS``; a check that spans keys of a section goes in
+``_CHECKS``, one that spans sections in ``_CONFIG_CHECKS``.
 """
 
 from __future__ import annotations
@@ -29,11 +39,12 @@ import ipaddress
 import json
 import re
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from nodeos.errors import ConfigError
 
@@ -44,10 +55,13 @@ except ModuleNotFoundError:  # pragma: no cover - Python < 3.11 (pyproject pulls
 
 __all__ = [
     "ROLES",
+    "RUNTIMES",
     "Address",
+    "AgentConfig",
     "ApiConfig",
     "ClusterConfig",
     "Config",
+    "ControllersConfig",
     "NodeConfig",
     "StoreConfig",
     "build",
@@ -58,6 +72,9 @@ __all__ = [
 ]
 
 ROLES = ("master", "worker", "all")
+DEFAULT_CAPACITY: dict[str, str | int] = {"cpu": "4", "memory": "8Gi", "pods": 110}
+# "podman" is the real runtime (the node agent issue) and the default; "simulated" runs nothing.
+RUNTIMES = ("podman", "simulated")
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,7 @@ class NodeConfig:
 class ApiConfig:
     listen: Address
     insecure_listen: Address | None
+    server: str | None = None  # the master's API URL, for a worker's components
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,21 @@ class StoreConfig:
 class ClusterConfig:
     service_cidr: ipaddress.IPv4Network
     pod_cidr: ipaddress.IPv4Network
+    node_cidr_size: int = 24  # the prefix length of each node's podCIDR
+
+
+@dataclass(frozen=True)
+class ControllersConfig:
+    node_grace_seconds: int = 40  # Kubernetes' node-monitor-grace-period
+    eviction_seconds: int = 300   # Kubernetes' default tolerationSeconds for unreachable nodes
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    runtime: str = "podman"
+    # Resource name -> quantity as written (pods as an integer): what the node reports.
+    capacity: Mapping[str, str | int] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
+    heartbeat_seconds: int = 10
 
 
 @dataclass(frozen=True)
@@ -111,6 +144,8 @@ class Config:
     api: ApiConfig
     store: StoreConfig
     cluster: ClusterConfig
+    controllers: ControllersConfig = field(default_factory=ControllersConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
     source: Path | None = None  # the file it was loaded from; None when built in code
 
 
@@ -211,6 +246,67 @@ def _service_cidr(value: str) -> ipaddress.IPv4Network:
     return network
 
 
+def _server_url(value: str) -> str:
+    try:
+        url = urlsplit(value)
+        port = url.port
+    except ValueError as exc:
+        raise ValueError(f"{_q(value)} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f'{_q(value)} is not an http(s) URL like "http://10.0.0.1:8080"')
+    if url.path not in ("", "/") or url.query or url.fragment or url.username:
+        raise ValueError(f"{_q(value)}: give only scheme, host and port")
+    if port == 0:
+        raise ValueError(f"{_q(value)}: port 0 is out of range 1-65535")
+    return value.rstrip("/")
+
+
+def _positive(value: int) -> int:
+    if value <= 0:
+        raise ValueError(f"{value} must be a positive number of seconds")
+    return value
+
+
+def _node_cidr_size(value: int) -> int:
+    if not 1 <= value <= 30:
+        # A /31 or /32 leaves no pod addresses once the network and gateway are taken.
+        raise ValueError(f"{value} must be between the pod_cidr prefix and 30")
+    return value
+
+
+def _runtime(value: str) -> str:
+    if value not in RUNTIMES:
+        raise ValueError(f"{_q(value)} is not one of {', '.join(_q(r) for r in RUNTIMES)}")
+    return value
+
+
+_CAPACITY_NAMES = ("cpu", "memory", "pods", "ephemeral-storage")
+
+
+def _capacity(value: dict[str, Any]) -> dict[str, str | int]:
+    """Resource quantities, merged over the defaults so ``{ cpu = "8" }`` keeps memory and pods."""
+    from nodeos.api.model.quantity import parse_quantity  # the API model is only needed here
+
+    capacity = dict(DEFAULT_CAPACITY)
+    for name, quantity in value.items():
+        if name not in _CAPACITY_NAMES:
+            raise ValueError(f"unknown resource {_q(name)} (known: {', '.join(_CAPACITY_NAMES)})")
+        if name == "pods":
+            if type(quantity) is not int or quantity <= 0:
+                raise ValueError(f"pods: {_q(quantity)} must be a positive integer")
+        elif type(quantity) is not str:
+            raise ValueError(f'{name}: expected a quantity string like "4" or "8Gi", got {_q(quantity)}')
+        else:
+            try:
+                amount = parse_quantity(quantity)
+            except ValueError:
+                amount = None
+            if amount is None or amount <= 0:
+                raise ValueError(f"{name}: {_q(quantity)} is not a positive quantity like \"4\" or \"8Gi\"")
+        capacity[name] = quantity
+    return capacity
+
+
 # --- the declarative schema ---
 
 @dataclass(frozen=True)
@@ -223,7 +319,7 @@ class _Key:
 
     name: str
     parse: Callable[[Any], Any]
-    default: str | Callable[[], str] | None
+    default: Any
     type: type = str
 
 
@@ -240,6 +336,7 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
     "api": (ApiConfig, (
         _Key("listen", _secure_address, "127.0.0.1:6443"),
         _Key("insecure_listen", _address, None),
+        _Key("server", _server_url, None),
     )),
     "store": (StoreConfig, (
         _Key("backend", _backend, "sqlite"),
@@ -247,6 +344,16 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
     "cluster": (ClusterConfig, (
         _Key("service_cidr", _service_cidr, "10.96.0.0/16"),
         _Key("pod_cidr", _ipv4_network, "10.244.0.0/16"),
+        _Key("node_cidr_size", _node_cidr_size, 24, int),
+    )),
+    "controllers": (ControllersConfig, (
+        _Key("node_grace_seconds", _positive, 40, int),
+        _Key("eviction_seconds", _positive, 300, int),
+    )),
+    "agent": (AgentConfig, (
+        _Key("runtime", _runtime, "podman"),
+        _Key("capacity", _capacity, lambda: dict(DEFAULT_CAPACITY), dict),
+        _Key("heartbeat_seconds", _positive, 10, int),
     )),
 }
 
@@ -255,6 +362,9 @@ def _check_cluster(cluster: ClusterConfig) -> tuple[str, str] | None:
     if cluster.service_cidr.overlaps(cluster.pod_cidr):
         # A service IP that is also a pod IP would route to the wrong place.
         return "pod_cidr", f'"{cluster.pod_cidr}" overlaps service_cidr "{cluster.service_cidr}"'
+    if cluster.node_cidr_size < cluster.pod_cidr.prefixlen:
+        return "node_cidr_size", (f"{cluster.node_cidr_size} is larger than pod_cidr \"{cluster.pod_cidr}\" "
+                                  f"itself: use a prefix of at least {cluster.pod_cidr.prefixlen}")
     return None
 
 
@@ -262,6 +372,17 @@ def _check_cluster(cluster: ClusterConfig) -> tuple[str, str] | None:
 _CHECKS: dict[str, Callable[[Any], tuple[str, str] | None]] = {
     "cluster": _check_cluster,
 }
+
+def _check_worker_server(config: Config) -> tuple[str, str] | None:
+    if config.node.role == "worker" and config.api.server is None:
+        # A worker runs no API of its own: without the master's URL it could reach no one.
+        return "[api] server", ('required for role "worker": the URL of the master\'s API, '
+                                'e.g. "http://10.0.0.1:8080"')
+    return None
+
+
+# Checks across sections: each returns (where, message) for a problem, else None.
+_CONFIG_CHECKS: tuple[Callable[[Config], tuple[str, str] | None], ...] = (_check_worker_server,)
 
 _TOML_TYPES = {str: "string", bool: "boolean", int: "integer", float: "float", list: "array",
                dict: "table", datetime: "datetime", date: "date", time: "time"}
@@ -301,7 +422,9 @@ def _build_section(name: str, table: dict[str, Any]) -> Any:
 def _parse_value(section: str, key: _Key, raw: object) -> Any:
     where = f"[{section}] {key.name}"
     if type(raw) is not key.type:
-        raise _Problem(where, f"expected a {_TOML_TYPES[key.type]}, got {_type_name(raw)} {_q(raw)}")
+        wanted = _TOML_TYPES[key.type]
+        article = "an" if wanted[0] in "aeiou" else "a"
+        raise _Problem(where, f"expected {article} {wanted}, got {_type_name(raw)} {_q(raw)}")
     try:
         return key.parse(raw)
     except ValueError as exc:
@@ -328,7 +451,12 @@ def _build(data: dict[str, Any], given: dict[str, Any] | None = None) -> Config:
             raise _Problem(name, f"expected a table [{name}], got {_type_name(table)} {_q(table)}")
     given = given or {}
     sections = {name: given.get(name) or _build_section(name, data.get(name, {})) for name in _SECTIONS}
-    return Config(**sections)
+    config = Config(**sections)
+    for check in _CONFIG_CHECKS:
+        problem = check(config)
+        if problem:
+            raise _Problem(*problem)
+    return config
 
 
 def parse(text: str, source: str) -> Config:
@@ -383,12 +511,21 @@ def dump(config: Config) -> str:
     for name in _SECTIONS:
         section = getattr(config, name)
         lines.append(f"[{name}]")
-        for field in fields(section):
-            value = getattr(section, field.name)
+        for key in fields(section):
+            value = getattr(section, key.name)
             if value is not None:
-                lines.append(f"{field.name} = {json.dumps(str(value))}")
+                lines.append(f"{key.name} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    """A value as TOML: integers stay integers, tables are inline, the rest is a string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
 
 
 def _one_line(message: str) -> str:

@@ -135,6 +135,10 @@ async def run_daemon(
 def _components(config: Config) -> tuple[tuple[str, Component], ...]:
     role = config.node.role
     components = ROLES[role]
+    if role == "worker" and config.agent.runtime != "simulated":
+        raise ConfigError(
+            f'{_source(config)}: [agent] runtime: "{config.agent.runtime}" is not available yet (the node '
+            'agent issue brings it); set [agent] runtime = "simulated" for a simulated node')
     if not components:
         raise ConfigError(
             f'{_source(config)}: [node] role: "{role}" has nothing to run yet: the node agent, '

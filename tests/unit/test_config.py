@@ -34,6 +34,12 @@ def test_empty_file_gives_the_defaults(monkeypatch):
     assert c.store.backend == "sqlite"
     assert c.cluster.service_cidr == ipaddress.IPv4Network("10.96.0.0/16")
     assert c.cluster.pod_cidr == ipaddress.IPv4Network("10.244.0.0/16")
+    assert c.cluster.node_cidr_size == 24
+    assert (c.controllers.node_grace_seconds, c.controllers.eviction_seconds) == (40, 300)
+    assert c.agent.runtime == "podman"  # the simulator is never the default
+    assert c.agent.capacity == {"cpu": "4", "memory": "8Gi", "pods": 110}
+    assert c.agent.heartbeat_seconds == 10
+    assert c.api.server is None
     assert c.source is None
 
 
@@ -107,11 +113,45 @@ def test_ipv6_address_round_trips():
     ('[node]\nname = "-m1"\n', "[node] name", "not a DNS-1123 subdomain"),
     (f'[node]\nname = "{"a" * 254}"\n', "[node] name", "not a DNS-1123 subdomain"),
     ('[node]\ndata_dir = "relative/dir"\n', "[node] data_dir", "absolute path"),
+    ('[api]\nserver = "10.0.0.1:8080"\n', "[api] server", "not an http(s) URL"),
+    ('[api]\nserver = "ftp://m1:8080"\n', "[api] server", "not an http(s) URL"),
+    ('[api]\nserver = "http://m1:8080/api"\n', "[api] server", "only scheme, host and port"),
+    ('[api]\nserver = "http://m1:99999"\n', "[api] server", "not a URL"),
+    ('[node]\nrole = "worker"\n', "[api] server", 'required for role "worker"'),
+    ('[cluster]\nnode_cidr_size = 31\n', "[cluster] node_cidr_size", "between the pod_cidr prefix and 30"),
+    ('[cluster]\nnode_cidr_size = "24"\n', "[cluster] node_cidr_size", 'expected an integer, got string "24"'),
+    ('[cluster]\nnode_cidr_size = 12\n', "[cluster] node_cidr_size", "use a prefix of at least 16"),
+    ('[controllers]\nnode_grace_seconds = 0\n', "[controllers] node_grace_seconds", "must be a positive"),
+    ('[controllers]\neviction_seconds = -1\n', "[controllers] eviction_seconds", "must be a positive"),
+    ('[controllers]\ngrace = 1\n', "[controllers] grace", "unknown key"),
+    ('[agent]\nruntime = "docker"\n', "[agent] runtime", '"docker" is not one of "podman", "simulated"'),
+    ('[agent]\nheartbeat_seconds = 0\n', "[agent] heartbeat_seconds", "must be a positive"),
+    ('[agent]\ncapacity = "4"\n', "[agent] capacity", "expected a table"),
+    ('[agent]\ncapacity = { gpu = "1" }\n', "[agent] capacity", 'unknown resource "gpu"'),
+    ('[agent]\ncapacity = { cpu = "lots" }\n', "[agent] capacity", 'cpu: "lots" is not a positive quantity'),
+    ('[agent]\ncapacity = { memory = "-1Gi" }\n', "[agent] capacity", "not a positive quantity"),
+    ('[agent]\ncapacity = { cpu = 4 }\n', "[agent] capacity", "cpu: expected a quantity string"),
+    ('[agent]\ncapacity = { pods = "110" }\n', "[agent] capacity", "pods: \"110\" must be a positive integer"),
 ])
 def test_each_error_is_one_line_naming_file_and_key(text, where, why):
     message = error_of(text)
     assert message.startswith(f"nodeos.toml: {where}: "), message
     assert why in message
+
+
+def test_worker_with_server_and_simulated_agent():
+    c = parse('[node]\nrole = "worker"\n[api]\nserver = "http://10.0.0.1:8080/"\n'
+              '[agent]\nruntime = "simulated"\ncapacity = { cpu = "500m", pods = 20 }\nheartbeat_seconds = 2\n',
+              "nodeos.toml")
+    assert c.api.server == "http://10.0.0.1:8080"  # the trailing slash would double in paths
+    assert c.agent.runtime == "simulated"
+    assert c.agent.capacity == {"cpu": "500m", "memory": "8Gi", "pods": 20}  # merged over the defaults
+    assert c.agent.heartbeat_seconds == 2
+
+
+def test_node_cidr_size_may_equal_the_pod_cidr_prefix():
+    c = parse('[cluster]\npod_cidr = "10.244.0.0/24"\nnode_cidr_size = 24\n', "nodeos.toml")
+    assert c.cluster.node_cidr_size == 24
 
 
 def test_loopback_secure_addresses_are_accepted():
@@ -158,7 +198,10 @@ def test_default_config_validates_overrides():
 
 def test_dump_round_trips():
     c = default_config(node={"name": "m1", "role": "all", "data_dir": "/srv/a b"},
-                       api={"listen": "[::1]:6443", "insecure_listen": "127.0.0.1:8080"})
+                       api={"listen": "[::1]:6443", "insecure_listen": "127.0.0.1:8080",
+                            "server": "http://127.0.0.1:8080"},
+                       cluster={"node_cidr_size": 26}, controllers={"node_grace_seconds": 4},
+                       agent={"runtime": "simulated", "capacity": {"cpu": "2", "pods": 7}})
     assert parse(dump(c), "dumped") == c
     assert "insecure_listen" not in dump(default_config())
 

@@ -131,9 +131,10 @@ async def test_run_daemon_starts_in_order_and_stops_on_sigterm(tmp_path, monkeyp
     assert "SIGTERM: stopping" in caplog.text
 
 
-async def test_worker_role_is_refused_until_it_has_components(tmp_path):
-    config = default_config(node={"role": "worker", "data_dir": tmp_path})
-    with pytest.raises(ConfigError, match=r'\[node\] role: "worker" has nothing to run yet'):
+async def test_worker_without_the_simulated_runtime_is_refused(tmp_path):
+    config = default_config(node={"role": "worker", "data_dir": tmp_path}, api={"server": "http://127.0.0.1:1"})
+    with pytest.raises(ConfigError, match=r'\[agent\] runtime: "podman" is not available yet.*'
+                                          r'set \[agent\] runtime = "simulated"'):
         await run_daemon(config)
 
 
