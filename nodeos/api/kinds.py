@@ -22,7 +22,7 @@ class Resource:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ("all",)
     verbs: tuple[str, ...] = ALL_VERBS
-    # subresources served under NAME/<sub>: "status", "scale", "binding", "log"
+    # subresources served under NAME/<sub>: "status", "scale", "binding", "eviction", "log"
     subresources: tuple[str, ...] = ()
     # whether spec changes bump metadata.generation (kinds with a spec)
     has_spec: bool = True
@@ -63,7 +63,7 @@ RESOURCES: tuple[Resource, ...] = (
              ("create", "delete", "get", "list", "patch", "update", "watch"), ("status",)),
     Resource("", "v1", "Node", "nodes", "node", False, ("no",), (), subresources=("status",)),
     Resource("", "v1", "Pod", "pods", "pod", True, ("po",),
-             subresources=("status", "binding")),
+             subresources=("status", "binding", "eviction")),
     Resource("", "v1", "Service", "services", "service", True, ("svc",),
              subresources=("status",)),
     Resource("", "v1", "Endpoints", "endpoints", "endpoints", True, ("ep",), (), has_spec=False),
@@ -82,6 +82,8 @@ RESOURCES: tuple[Resource, ...] = (
 
 # The autoscaling/v1 Scale kind is served only as a subresource.
 SCALE_GROUP, SCALE_VERSION = "autoscaling", "v1"
+# So is policy/v1 Eviction (pods/eviction), which ``kubectl drain`` looks for.
+EVICTION_GROUP, EVICTION_VERSION = "policy", "v1"
 
 
 def group_versions() -> list[tuple[str, str]]:

@@ -89,3 +89,38 @@ async def bind(registry: Registry, namespace: str, pod_name: str, binding: Any) 
     status["conditions"] = conditions
     await registry.write_as_is(PODS, pod, obj)
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+EVICTION_VERSIONS = ("policy/v1", "policy/v1beta1")  # the same object on the wire
+
+
+def eviction_options(eviction: Any, namespace: str, pod_name: str) -> dict[str, Any]:
+    """The DeleteOptions a policy/v1 Eviction carries, once it is known to name this pod."""
+    if not isinstance(eviction, dict):
+        raise ApiError.bad_request("the body must be a policy/v1 Eviction object")
+    kind, api_version = eviction.get("kind"), eviction.get("apiVersion")
+    if kind not in (None, "Eviction") or api_version not in (None, *EVICTION_VERSIONS):
+        raise ApiError.bad_request(f'the body must be a policy/v1 Eviction, not {api_version or "?"} {kind or "?"}')
+    metadata = eviction.get("metadata") if isinstance(eviction.get("metadata"), dict) else {}
+    if metadata.get("name") != pod_name:
+        raise ApiError.bad_request("name in URL does not match name in Eviction object")
+    if metadata.get("namespace") not in (None, "", namespace):
+        raise ApiError.bad_request("the namespace of the provided object does not match the namespace sent on "
+                                   "the request")
+    options = eviction.get("deleteOptions") or {}
+    if not isinstance(options, dict):
+        raise ApiError.bad_request("deleteOptions must be DeleteOptions")
+    return dict(options)
+
+
+async def evict(registry: Registry, namespace: str, pod_name: str, options: dict[str, Any], *,
+                dry_run: bool) -> dict[str, Any]:
+    """Delete a pod as ``kubectl drain`` asks, with the Eviction's DeleteOptions.
+
+    Kubernetes would first consult the PodDisruptionBudgets covering the pod
+    and answer 429 when one forbids the disruption; nodeos has no budgets, so
+    every eviction is allowed. A pod already terminating is left to finish.
+    """
+    dry_run = dry_run or "All" in (options.get("dryRun") or [])
+    await registry.delete(PODS, namespace, pod_name, options, dry_run=dry_run)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}

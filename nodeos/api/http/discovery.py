@@ -10,7 +10,7 @@ import platform
 from typing import Any
 
 from nodeos import __version__
-from nodeos.api.kinds import RESOURCES, SCALE_GROUP, SCALE_VERSION, group_versions
+from nodeos.api.kinds import EVICTION_GROUP, EVICTION_VERSION, RESOURCES, SCALE_GROUP, SCALE_VERSION, group_versions
 
 KUBERNETES_MINOR = "32"  # the API level nodeos answers as; kubectl warns on skew
 
@@ -61,6 +61,8 @@ def _subresource(r: Any, sub: str) -> dict[str, Any]:
         entry.update(group=SCALE_GROUP, version=SCALE_VERSION, kind="Scale")
     elif sub == "binding":
         entry.update(kind="Binding", verbs=["create"])
+    elif sub == "eviction":
+        entry.update(group=EVICTION_GROUP, version=EVICTION_VERSION, kind="Eviction", verbs=["create"])
     return entry
 
 

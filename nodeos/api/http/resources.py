@@ -177,6 +177,10 @@ class ResourceHandlers:
         elif sub == "binding" and method == "POST":
             return await send_json(send, 201, await subresources.bind(self.registry, ns or "", name,
                                                                       await req.document()))
+        elif sub == "eviction" and method == "POST":
+            options = subresources.eviction_options(await req.document(), ns or "", name)
+            return await send_json(send, 201, await subresources.evict(
+                self.registry, ns or "", name, _checked_options(options), dry_run=_dry_run(req)))
         raise ApiError.method_not_allowed()
 
     async def _reply(self, req: Request, send: Send, status: int, res: Resource, cached: Cached) -> None:
@@ -250,6 +254,11 @@ async def _delete_options(req: Request) -> dict[str, Any]:
         options["gracePeriodSeconds"] = grace
     if "propagationPolicy" in req.query:
         options["propagationPolicy"] = req.query["propagationPolicy"]
+    return _checked_options(options)
+
+
+def _checked_options(options: dict[str, Any]) -> dict[str, Any]:
+    """DeleteOptions whose policy and grace period the registry can rely on."""
     policy = options.get("propagationPolicy")
     if policy not in (None, "Foreground", "Background", "Orphan"):
         raise ApiError.bad_request(f'propagationPolicy: unsupported value "{policy}": '

@@ -1,4 +1,5 @@
-"""Messages of the API groups besides core: apps/v1 workloads, coordination.k8s.io/v1 Lease, autoscaling/v1 Scale."""
+"""Messages of the API groups besides core: apps/v1 workloads, coordination.k8s.io/v1 Lease,
+autoscaling/v1 Scale, policy/v1 Eviction."""
 
 from __future__ import annotations
 
@@ -91,4 +92,9 @@ AUTOSCALING_V1: dict[str, dict[int, Field]] = {
     # replicas is not a pointer, but scaling to zero is the point of the request
     "ScaleSpec": {1: integer("replicas", keep_zero=True)},
     "ScaleStatus": {1: integer("replicas", keep_zero=True), 2: string("selector")},
+}
+
+POLICY_V1: dict[str, dict[int, Field]] = {
+    # kubectl drain's request to evict a pod (pods/NAME/eviction)
+    "Eviction": {**_OBJECT, 2: message("deleteOptions", "DeleteOptions")},
 }
