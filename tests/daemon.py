@@ -16,6 +16,12 @@ import httpx
 READY_TIMEOUT = 30.0
 
 
+def node_is_ready(node: dict) -> bool:
+    """Whether a Node's Ready condition is True."""
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -24,13 +30,23 @@ def free_port() -> int:
 
 @dataclass
 class Daemon:
-    """A `nodeos daemon` process on loopback ports, with its own data dir."""
+    """A `nodeos daemon` process on loopback ports, with its own data dir.
+
+    A master (or "all") is ready when its API answers /readyz. A worker serves
+    no API: give it the master's URL as ``server``; it is ready once its Node
+    is Ready in the master's API. ``extra_config`` is TOML appended to the
+    file, for sections the harness does not write itself ([agent],
+    [controllers], [cluster]...).
+    """
 
     workdir: Path
     role: str = "master"
     port: int = field(default_factory=free_port)
     insecure_port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    name: str = "test-master"
+    server: str | None = None
+    extra_config: str = ""
 
     @property
     def url(self) -> str:
@@ -46,12 +62,20 @@ class Daemon:
 
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        server = f'server = "{self.server}"\n' if self.server else ""
         self.config_path.write_text(
-            f'[node]\nname = "test-master"\nrole = "{self.role}"\ndata_dir = "{self.workdir / "data"}"\n'
+            f'[node]\nname = "{self.name}"\nrole = "{self.role}"\ndata_dir = "{self.workdir / "data"}"\n'
             f'[api]\nlisten = "127.0.0.1:{self.port}"\ninsecure_listen = "127.0.0.1:{self.insecure_port}"\n'
+            f"{server}{self.extra_config}"
         )
 
     def start(self) -> Daemon:
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready (to start several at once)."""
         if not self.config_path.exists():
             self.write_config()
         with self.log_path.open("ab") as log:
@@ -59,21 +83,26 @@ class Daemon:
                 [sys.executable, "-m", "nodeos", "daemon", "--config", str(self.config_path)],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        self.wait_ready()
-        return self
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if self.is_ready():
+                return
             time.sleep(0.1)
-        raise RuntimeError(f"daemon not ready after {READY_TIMEOUT}s:\n{self.log()}")
+        raise RuntimeError(f"daemon not ready after {timeout}s:\n{self.log()}")
+
+    def is_ready(self) -> bool:
+        try:
+            if self.role == "worker":
+                assert self.server, "a worker needs the master's URL as server"
+                response = httpx.get(f"{self.server}/api/v1/nodes/{self.name}", timeout=1)
+                return response.status_code == 200 and node_is_ready(response.json())
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
