@@ -1,0 +1,123 @@
+"""Running node agents: the informers and work queue they share.
+
+One Node informer and one pod informer serve every agent of the process,
+and one work queue of pod keys feeds a few workers that hand each key to
+the agent of the pod's node. For a single node (the daemon's agent) the
+watches are narrowed with field selectors to that node; for thousands of
+simulated nodes (``nodeos.agent.simulated``) they cover every bound pod,
+which is far cheaper than one watch per node.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from nodeos.agent.agent import NODES, PODS, NodeAgent, load_host_info
+from nodeos.client import ApiClient, ApiUnavailable, Informer, WorkQueue, object_key
+from nodeos.client.workqueue import ExponentialBackoff
+from nodeos.errors import ApiError
+
+__all__ = ["run_agents"]
+
+log = logging.getLogger(__name__)
+REGISTRATION_CONCURRENCY = 32
+RESYNC_SECONDS = 60.0
+
+
+async def run_agents(api: ApiClient, agents: Sequence[NodeAgent], *, workers: int = 4,
+                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Register every agent's node, then heartbeat and run their pods until cancelled.
+
+    Reports started once every node is registered and the pod cache is synced.
+    """
+    by_name = {agent.node_name: agent for agent in agents}
+    pods, nodes = _informers(api, [*by_name])
+    queue: WorkQueue[str] = WorkQueue(ExponentialBackoff(base=0.05, cap=10.0))
+    placed: dict[str, str] = {}  # pod key -> node name, to route a deletion after the pod is gone
+    _connect(pods, nodes, by_name, queue, placed)
+    await load_host_info()
+    await _register_all(agents)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(nodes.run)
+        await nursery.start(pods.run)
+        for agent in agents:
+            nursery.start_soon(agent.heartbeat_forever)
+        for _ in range(workers):
+            nursery.start_soon(_worker, queue, pods, by_name, placed)
+        log.info("node agent: %d node(s) running", len(agents))
+        task_status.started()
+
+
+def _informers(api: ApiClient, names: list[str]) -> tuple[Informer, Informer]:
+    if len(names) == 1:
+        return (Informer(api, PODS, field_selector=f"spec.nodeName={names[0]}", resync_period=RESYNC_SECONDS),
+                Informer(api, NODES, field_selector=f"metadata.name={names[0]}", resync_period=None))
+    return (Informer(api, PODS, field_selector="spec.nodeName!=", resync_period=RESYNC_SECONDS),
+            Informer(api, NODES, resync_period=None))
+
+
+def _connect(pods: Informer, nodes: Informer, by_name: dict[str, NodeAgent], queue: WorkQueue[str],
+             placed: dict[str, str]) -> None:
+    """Handlers: pods of our nodes go on the queue; Node changes go to their agent."""
+    def on_pod(pod: dict[str, Any]) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node in by_name:
+            key = object_key(pod)
+            placed[key] = node
+            queue.add(key)
+
+    def on_node(node: dict[str, Any]) -> None:
+        agent = by_name.get(node["metadata"]["name"])
+        if agent is not None and agent.observe_node(node):
+            for key in agent.running_keys():  # a podCIDR arrived: give running pods their IPs
+                queue.add(key)
+
+    pods.add_handlers(on_add=on_pod, on_update=lambda old, new: on_pod(new), on_delete=on_pod)
+    nodes.add_handlers(on_add=on_node, on_update=lambda old, new: on_node(new))
+
+
+async def _register_all(agents: Sequence[NodeAgent]) -> None:
+    """Register the nodes, a few at a time, retrying each until it succeeds."""
+    limiter = trio.CapacityLimiter(REGISTRATION_CONCURRENCY)
+
+    async def register(agent: NodeAgent) -> None:
+        delay = 0.5
+        async with limiter:
+            while True:
+                try:
+                    await agent.register()
+                    return
+                except (ApiError, ApiUnavailable) as exc:
+                    log.warning("node %s: registration failed: %s; retrying in %.1fs", agent.node_name, exc, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async with trio.open_nursery() as nursery:
+        for agent in agents:
+            nursery.start_soon(register, agent)
+
+
+async def _worker(queue: WorkQueue[str], pods: Informer, by_name: dict[str, NodeAgent],
+                  placed: dict[str, str]) -> None:
+    async for key in queue:
+        pod = pods.get(key)
+        agent = by_name.get(placed.get(key, ""))
+        try:
+            if agent is not None:
+                await agent.sync_pod(key, pod)
+            if pod is None:
+                placed.pop(key, None)
+        except (ApiError, ApiUnavailable) as exc:
+            log.info("node agent: %s: %s (retrying)", key, exc)
+            queue.add_rate_limited(key)
+        except Exception:
+            log.exception("node agent: syncing %s failed", key)
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+        finally:
+            queue.done(key)

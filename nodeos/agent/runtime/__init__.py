@@ -1,0 +1,5 @@
+"""Container runtimes behind the agent's small ``Runtime`` protocol."""
+
+from nodeos.agent.runtime.base import ContainerState, PodState, Runtime
+
+__all__ = ["ContainerState", "PodState", "Runtime"]
