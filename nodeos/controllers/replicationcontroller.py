@@ -1,0 +1,39 @@
+"""The ReplicationController controller: the ReplicaSet controller over the
+legacy kind, whose selector is a plain label map (``{"app": "web"}``) rather
+than a LabelSelector. Everything else — claiming, expectations, deletion
+order, status — is shared, as in Kubernetes, where one is an adapter of the
+other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodeos.api.kinds import by_plural
+from nodeos.api.selectors.labels import NOTHING, LabelSelector, label_selector_from_dict
+from nodeos.client import ApiClient
+from nodeos.config import Config
+from nodeos.controllers.events import EventRecorder
+from nodeos.controllers.replicaset import ReplicaSetController
+from nodeos.errors import ApiError
+
+REPLICATIONCONTROLLERS = by_plural("", "v1", "replicationcontrollers")
+
+
+class ReplicationControllerController(ReplicaSetController):
+    name = "replicationcontroller"
+    resource = REPLICATIONCONTROLLERS
+
+    def selector(self, owner: dict[str, Any]) -> LabelSelector:
+        labels = (owner.get("spec") or {}).get("selector")
+        if not isinstance(labels, dict) or not labels:
+            return NOTHING
+        try:
+            return label_selector_from_dict({"matchLabels": labels})
+        except ApiError:
+            return NOTHING
+
+
+def build(api: ApiClient, recorder: EventRecorder, config: Config) -> ReplicationControllerController:
+    """Events are signed ``replication-controller``, as Kubernetes' are."""
+    return ReplicationControllerController(
+        api, EventRecorder(api, "replication-controller", recorder.source.get("host")))
