@@ -7,6 +7,7 @@ a valid master node):
     name = "m1"                        # default: the host name, lower-cased
     role = "master"                    # "master", "worker" or "all"
     data_dir = "/var/lib/nodeos"
+    disable = []                       # components not to run: "scheduler", "controller-manager", "agent"
     [api]
     listen = "127.0.0.1:6443"          # secure port; loopback only until TLS exists
     insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
@@ -103,6 +104,7 @@ class NodeConfig:
     name: str
     role: str
     data_dir: Path
+    disable: tuple[str, ...] = ()  # components of the role not to run, as k3s' --disable-*
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,17 @@ def _role(value: str) -> str:
     if value not in ROLES:
         raise ValueError(f"{_q(value)} is not one of {', '.join(_q(r) for r in ROLES)}")
     return value
+
+
+# Components a node may be told not to run; the API server is what every master is for.
+DISABLEABLE = ("scheduler", "controller-manager", "agent")
+
+
+def _disable(value: list[Any]) -> tuple[str, ...]:
+    for name in value:
+        if name not in DISABLEABLE:
+            raise ValueError(f"{_q(name)} is not one of {', '.join(_q(n) for n in DISABLEABLE)}")
+    return tuple(dict.fromkeys(value))
 
 
 def _data_dir(value: str) -> Path:
@@ -332,6 +345,7 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("name", _node_name, _host_name),
         _Key("role", _role, "master"),
         _Key("data_dir", _data_dir, "/var/lib/nodeos"),
+        _Key("disable", _disable, lambda: [], list),
     )),
     "api": (ApiConfig, (
         _Key("listen", _secure_address, "127.0.0.1:6443"),
@@ -525,6 +539,8 @@ def _toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(str(value))
 
 

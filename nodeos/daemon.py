@@ -10,20 +10,29 @@ Each runs under ``supervise``: a crash is logged and the component restarted
 with exponential backoff, and the other components never notice. SIGTERM and
 SIGINT cancel the nursery; each component cleans up in its own ``finally``.
 
-Roles. "master" runs the control plane; "all" runs the control plane and
-the node components. The node components (agent, service proxy, overlay)
-come in later issues, so for now "all" runs the control plane alone, and
-"worker", which would run nothing, is refused with a ConfigError at start:
-a daemon idling with nothing to do would look healthy to systemd and hide
-the mistake.
+Roles. "master" runs the control plane: the API server, then the scheduler
+and the controller manager, each a client of the local API over loopback
+and each acting only while it holds its Lease in kube-system (leader
+election, so that several masters can share a store later). "worker" runs
+the node components against ``[api] server``; "all" runs both, its agent
+against its own API, as k3s' server runs the very same agent.
+
+The node agent's real runtime (Podman) comes with the node agent issue;
+until then only ``[agent] runtime = "simulated"`` runs an agent. A worker
+without it is refused with a ConfigError at start (a daemon idling with
+nothing to do would look healthy to systemd and hide the mistake); an
+"all" node without it runs the control plane alone and says so.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -36,6 +45,9 @@ log = logging.getLogger(__name__)
 
 # async def component(*, task_status) -> None, with its arguments bound by partial().
 Component = Callable[..., Awaitable[object]]
+
+if TYPE_CHECKING:
+    from nodeos.client import ApiClient
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
@@ -50,10 +62,81 @@ async def api_server(
     await serve_api(config, task_status=task_status)
 
 
-# What each role runs, in start order. Later issues append the scheduler and the
-# controller manager to CONTROL_PLANE, and the agent, proxy and overlay to NODE.
-CONTROL_PLANE: tuple[tuple[str, Component], ...] = (("api", api_server),)
-NODE: tuple[tuple[str, Component], ...] = ()
+@asynccontextmanager
+async def _client(server: str, component: str) -> AsyncIterator[ApiClient]:
+    from nodeos.client import ApiClient, Connection
+
+    async with ApiClient(Connection(server=server), user_agent=f"nodeos-{component}") as api:
+        yield api
+
+
+def _local_server(config: Config) -> str:
+    """The node's own API: its secure port, loopback-only and plain HTTP until TLS exists."""
+    return f"http://{config.api.listen}"
+
+
+async def _leading(config: Config, component: str, make: Callable[[ApiClient], Awaitable[object]], *,
+                   task_status: trio.TaskStatus[None]) -> None:
+    """Run ``make(api)`` while this node holds the component's Lease; started while standing by."""
+    from nodeos.client.leaderelection import lead
+
+    identity = f"{config.node.name}_{secrets.token_hex(4)}"  # unique even for two daemons of one host
+    async with _client(_local_server(config), component) as api:
+        task_status.started()
+        await lead(api, f"nodeos-{component}", identity, partial(make, api))
+
+
+async def scheduler(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    try:
+        from nodeos.scheduler import Scheduler
+    except ModuleNotFoundError as exc:  # being written (issue 3); this goes once it exists
+        if exc.name != "nodeos.scheduler":
+            raise
+        log.warning("scheduler: not available yet; pods stay Pending")
+        task_status.started()
+        await trio.sleep_forever()
+    from nodeos.controllers.events import EventRecorder
+
+    async def schedule(api: ApiClient) -> None:
+        await Scheduler(api, EventRecorder(api, "default-scheduler")).run()
+
+    await _leading(config, "scheduler", schedule, task_status=task_status)
+
+
+async def controller_manager(config: Config, *,
+                             task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    await _leading(config, "controller-manager", partial(_run_controllers, config), task_status=task_status)
+
+
+async def _run_controllers(config: Config, api: ApiClient) -> None:
+    from nodeos.controllers.manager import run_controller_manager
+
+    await run_controller_manager(api, config)
+
+
+async def agent(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """The node agent, with the simulated runtime (the only one until the node agent issue)."""
+    from nodeos.agent import NodeAgent
+    from nodeos.agent.agent import default_addresses
+    from nodeos.agent.runtime.simulated import SimulatedRuntime
+
+    worker = config.node.role == "worker"
+    roles = ("worker",) if worker else ("control-plane", "worker")
+    server = config.api.server if worker and config.api.server else _local_server(config)
+    async with _client(server, "agent") as api:
+        node = NodeAgent(api, config.node.name, SimulatedRuntime(), capacity=config.agent.capacity,
+                         heartbeat_seconds=config.agent.heartbeat_seconds,
+                         addresses=default_addresses(config.node.name), roles=roles)
+        await node.run(task_status=task_status)
+
+
+# What each role runs, in start order. Later issues add the service proxy and overlay to NODE.
+CONTROL_PLANE: tuple[tuple[str, Component], ...] = (
+    ("api", api_server),
+    ("scheduler", scheduler),
+    ("controller-manager", controller_manager),
+)
+NODE: tuple[tuple[str, Component], ...] = (("agent", agent),)
 ROLES: dict[str, tuple[tuple[str, Component], ...]] = {
     "master": CONTROL_PLANE,
     "worker": NODE,
@@ -135,17 +218,21 @@ async def run_daemon(
 def _components(config: Config) -> tuple[tuple[str, Component], ...]:
     role = config.node.role
     components = ROLES[role]
-    if role == "worker" and config.agent.runtime != "simulated":
-        raise ConfigError(
-            f'{_source(config)}: [agent] runtime: "{config.agent.runtime}" is not available yet (the node '
-            'agent issue brings it); set [agent] runtime = "simulated" for a simulated node')
+    if config.agent.runtime != "simulated" and role != "master":
+        # Podman, the real runtime and the default, comes with the node agent issue.
+        if role == "worker":
+            raise ConfigError(
+                f'{_source(config)}: [agent] runtime: "{config.agent.runtime}" is not available yet (the node '
+                'agent issue brings it); set [agent] runtime = "simulated" for a simulated node')
+        log.warning('role all: [agent] runtime "%s" is not available yet; running the control plane only '
+                    '(set [agent] runtime = "simulated" for a simulated node)', config.agent.runtime)
+        node_names = {name for name, _ in NODE}
+        components = tuple(c for c in components if c[0] not in node_names)
+    if config.node.disable:
+        log.info("[node] disable: not running %s", ", ".join(config.node.disable))
+        components = tuple(c for c in components if c[0] not in config.node.disable)
     if not components:
-        raise ConfigError(
-            f'{_source(config)}: [node] role: "{role}" has nothing to run yet: the node agent, '
-            'service proxy and overlay come in later issues; use "master" or "all"')
-    if role == "all" and not NODE:
-        log.warning("role all: the node components (agent, proxy, overlay) come in later issues; "
-                    "running the control plane only")
+        raise ConfigError(f"{_source(config)}: [node] disable: leaves role \"{role}\" nothing to run")
     insecure = config.api.insecure_listen
     if insecure is not None and not insecure.is_loopback:
         log.warning("[api] insecure_listen %s serves the API without authentication to anyone "

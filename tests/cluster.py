@@ -50,7 +50,7 @@ class Cluster:
         self.heartbeat_seconds = heartbeat_seconds
         controllers = (f"[controllers]\nnode_grace_seconds = {node_grace_seconds}\n"
                        f"eviction_seconds = {eviction_seconds}\n")
-        self.master = Daemon(self.workdir / "master", role="master", name="master",
+        self.master = Daemon(self.workdir / "master", role="master", name="master", disable=(),
                              extra_config=controllers + master_config)
         self.workers: list[Daemon] = []
         for _ in range(workers):

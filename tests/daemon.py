@@ -37,6 +37,10 @@ class Daemon:
     is Ready in the master's API. ``extra_config`` is TOML appended to the
     file, for sections the harness does not write itself ([agent],
     [controllers], [cluster]...).
+
+    By default a master runs its API alone: ``disable`` names the scheduler
+    and the controller manager, as the API tests were written for. Pass
+    ``disable=()`` for the whole control plane (``tests.cluster.Cluster`` does).
     """
 
     workdir: Path
@@ -47,6 +51,8 @@ class Daemon:
     name: str = "test-master"
     server: str | None = None
     extra_config: str = ""
+    # An API-only master by default, as the API tests were written for; Cluster enables everything.
+    disable: tuple[str, ...] = ("scheduler", "controller-manager")
 
     @property
     def url(self) -> str:
@@ -63,8 +69,10 @@ class Daemon:
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         server = f'server = "{self.server}"\n' if self.server else ""
+        disable = ", ".join(f'"{name}"' for name in self.disable)
         self.config_path.write_text(
             f'[node]\nname = "{self.name}"\nrole = "{self.role}"\ndata_dir = "{self.workdir / "data"}"\n'
+            f"disable = [{disable}]\n"
             f'[api]\nlisten = "127.0.0.1:{self.port}"\ninsecure_listen = "127.0.0.1:{self.insecure_port}"\n'
             f"{server}{self.extra_config}"
         )

@@ -40,6 +40,7 @@ def test_empty_file_gives_the_defaults(monkeypatch):
     assert c.agent.capacity == {"cpu": "4", "memory": "8Gi", "pods": 110}
     assert c.agent.heartbeat_seconds == 10
     assert c.api.server is None
+    assert c.node.disable == ()
     assert c.source is None
 
 
@@ -113,6 +114,8 @@ def test_ipv6_address_round_trips():
     ('[node]\nname = "-m1"\n', "[node] name", "not a DNS-1123 subdomain"),
     (f'[node]\nname = "{"a" * 254}"\n', "[node] name", "not a DNS-1123 subdomain"),
     ('[node]\ndata_dir = "relative/dir"\n', "[node] data_dir", "absolute path"),
+    ('[node]\ndisable = ["api"]\n', "[node] disable", '"api" is not one of "scheduler", "controller-manager", "agent"'),
+    ('[node]\ndisable = "scheduler"\n', "[node] disable", "expected an array"),
     ('[api]\nserver = "10.0.0.1:8080"\n', "[api] server", "not an http(s) URL"),
     ('[api]\nserver = "ftp://m1:8080"\n', "[api] server", "not an http(s) URL"),
     ('[api]\nserver = "http://m1:8080/api"\n', "[api] server", "only scheme, host and port"),
@@ -197,7 +200,7 @@ def test_default_config_validates_overrides():
 
 
 def test_dump_round_trips():
-    c = default_config(node={"name": "m1", "role": "all", "data_dir": "/srv/a b"},
+    c = default_config(node={"name": "m1", "role": "all", "data_dir": "/srv/a b", "disable": ["scheduler"]},
                        api={"listen": "[::1]:6443", "insecure_listen": "127.0.0.1:8080",
                             "server": "http://127.0.0.1:8080"},
                        cluster={"node_cidr_size": 26}, controllers={"node_grace_seconds": 4},

@@ -138,9 +138,60 @@ async def test_worker_without_the_simulated_runtime_is_refused(tmp_path):
         await run_daemon(config)
 
 
+async def test_disabling_everything_a_role_runs_is_refused(tmp_path):
+    config = default_config(node={"role": "worker", "data_dir": tmp_path, "disable": ["agent"]},
+                            api={"server": "http://127.0.0.1:1"}, agent={"runtime": "simulated"})
+    with pytest.raises(ConfigError, match=r'\[node\] disable: leaves role "worker" nothing to run'):
+        await run_daemon(config)
+
+
 async def test_uncreatable_data_dir_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setattr(daemon, "ROLES", {"master": (("a", fake_component("a", [])),)})
     (tmp_path / "file").write_text("")
     config = default_config(node={"data_dir": tmp_path / "file" / "data"})
     with pytest.raises(ConfigError, match=r"\[node\] data_dir: cannot create .*: Not a directory"):
         await run_daemon(config)
+
+
+def names(config) -> list[str]:
+    return [name for name, _ in daemon._components(config)]
+
+
+def test_each_role_runs_its_components(tmp_path, caplog):
+    master = default_config(node={"role": "master"})
+    assert names(master) == ["api", "scheduler", "controller-manager"]
+    worker = default_config(node={"role": "worker"}, api={"server": "http://127.0.0.1:1"},
+                            agent={"runtime": "simulated"})
+    assert names(worker) == ["agent"]
+    assert names(default_config(node={"role": "all"}, agent={"runtime": "simulated"})) == [
+        "api", "scheduler", "controller-manager", "agent"]
+    assert names(default_config(node={"role": "all"})) == ["api", "scheduler", "controller-manager"]
+    assert names(default_config(node={"role": "master", "disable": ["scheduler", "controller-manager"]})) == ["api"]
+    assert 'role all: [agent] runtime "podman" is not available yet; running the control plane only' in caplog.text
+
+
+async def test_an_all_node_runs_its_control_plane_and_a_simulated_agent(tmp_path):
+    from nodeos.agent.agent import NODES, PODS
+    from nodeos.client import ApiClient, Connection
+    from nodeos.client.leaderelection import LEASES
+    from tests.daemon import free_port, node_is_ready
+
+    port = free_port()
+    config = default_config(node={"name": "n1", "role": "all", "data_dir": tmp_path},
+                            api={"listen": f"127.0.0.1:{port}"}, agent={"runtime": "simulated"})
+    async with trio.open_nursery() as nursery, ApiClient(Connection(f"http://127.0.0.1:{port}")) as api:
+        with trio.fail_after(15):
+            await nursery.start(run_daemon, config)
+            while not node_is_ready(await api.get(NODES, "n1")):
+                await trio.sleep(0.05)
+        node = await api.get(NODES, "n1")
+        assert "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
+        for component in ("scheduler", "controller-manager"):
+            lease = await api.get(LEASES, f"nodeos-{component}", "kube-system")
+            assert lease["spec"]["holderIdentity"].startswith("n1_")
+        await api.create(PODS, {"metadata": {"name": "p", "namespace": "default"},
+                                "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        with trio.fail_after(15):
+            while (await api.get(PODS, "p", "default"))["status"].get("phase") != "Running":
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
