@@ -228,9 +228,10 @@ def _components(config: Config) -> tuple[tuple[str, Component], ...]:
                     '(set [agent] runtime = "simulated" for a simulated node)', config.agent.runtime)
         node_names = {name for name, _ in NODE}
         components = tuple(c for c in components if c[0] not in node_names)
-    if config.node.disable:
-        log.info("[node] disable: not running %s", ", ".join(config.node.disable))
-        components = tuple(c for c in components if c[0] not in config.node.disable)
+    disabled = [name for name, _ in components if name in config.node.disable]
+    if disabled:
+        log.info("[node] disable: not running %s", ", ".join(disabled))
+        components = tuple(c for c in components if c[0] not in disabled)
     if not components:
         raise ConfigError(f"{_source(config)}: [node] disable: leaves role \"{role}\" nothing to run")
     insecure = config.api.insecure_listen
