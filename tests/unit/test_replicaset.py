@@ -152,14 +152,14 @@ async def test_creates_owned_pods_from_the_template(api):
 
 
 async def test_ready_and_available_follow_the_pods(api):
-    await api.create(RS, replica_set("web", 2, minReadySeconds=1))
+    await api.create(RS, replica_set("web", 2, minReadySeconds=2))
     async with running(rs_controller(api)):
         pods = await wait_for(lambda: _exactly(pods_of(api, "web"), 2))
-        for pod in pods:
+        for pod in pods:  # timestamps have whole seconds: ready since at most 1 s ago
             await mark_ready(api, pod)
         status = await wait_for(lambda: _status_when(api, RS, "web", readyReplicas=2))
         assert status.get("availableReplicas", 0) == 0  # ready, but not yet for minReadySeconds
-        with trio.fail_after(3):  # the controller looks again by itself when the second has passed
+        with trio.fail_after(3):  # the controller looks again by itself when the time has come
             await wait_for(lambda: _status_when(api, RS, "web", availableReplicas=2))
 
 
