@@ -144,7 +144,10 @@ class Registry:
         wanted = obj["metadata"].get("resourceVersion")
         if wanted and wanted != str(old.revision):
             raise _modified(res, name)
-        return await self._replace(res, old, obj, subresource, dry_run)
+        try:
+            return await self._replace(res, old, obj, subresource, dry_run)
+        except _Retry:  # a concurrent write won the compare-and-swap: the caller's view is stale
+            raise _modified(res, name) from None
 
     async def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, patch: Any, *,
                     subresource: str | None = None, dry_run: bool = False) -> Cached:
