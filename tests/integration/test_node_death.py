@@ -1,5 +1,6 @@
 """Node death: SIGKILL a worker process, and its node goes Unknown, its pods are
-evicted and their Deployment replaces them on the nodes that are left.
+evicted and their Deployment replaces them on the nodes that are left; restarted,
+the worker's node is Ready again.
 
 Grace and eviction are 4 s each here (40 s and 300 s by default), so the
 whole story takes seconds; the bounds below add slack for a loaded machine.
@@ -90,3 +91,13 @@ def test_pods_of_a_killed_worker_are_replaced_elsewhere(tmp_path):
         print(f"{victim} Unknown {unknown_after:.1f}s after SIGKILL; its pods replaced "
               f"{unknown_after + replaced_after:.1f}s after (grace {GRACE}s + eviction {EVICTION}s)")
         assert unknown_after >= GRACE - 1.5  # not before the grace period (heartbeats every second)
+
+        # The host comes back: its agent re-registers, the node is Ready and untainted again.
+        cluster.restart_worker(cluster.node_names.index(victim))
+
+        def healthy() -> bool:
+            node = cluster.nodes()[victim]
+            keys = {t["key"] for t in node["spec"].get("taints", [])}
+            return ready_status(cluster, victim) == "True" and "node.kubernetes.io/unreachable" not in keys
+
+        wait(healthy, 10, f"{victim} Ready and untainted after its restart", cluster)
