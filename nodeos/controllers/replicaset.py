@@ -245,5 +245,5 @@ def _failure_conditions(owner: Obj, active: int, error: Exception | None) -> lis
 
 
 def build(api: ApiClient, recorder: EventRecorder, config: Config) -> ReplicaSetController:
-    """Events are signed ``replicaset-controller``, as Kubernetes' are (kubectl describe's FROM)."""
-    return ReplicaSetController(api, EventRecorder(api, "replicaset-controller", recorder.source.get("host")))
+    """The controller manager names the recorder ``replicaset-controller``, as Kubernetes does."""
+    return ReplicaSetController(api, recorder)

@@ -34,6 +34,5 @@ class ReplicationControllerController(ReplicaSetController):
 
 
 def build(api: ApiClient, recorder: EventRecorder, config: Config) -> ReplicationControllerController:
-    """Events are signed ``replication-controller``, as Kubernetes' are."""
-    return ReplicationControllerController(
-        api, EventRecorder(api, "replication-controller", recorder.source.get("host")))
+    """The controller manager names the recorder ``replication-controller``, as Kubernetes does."""
+    return ReplicationControllerController(api, recorder)

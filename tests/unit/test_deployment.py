@@ -31,8 +31,8 @@ def deployment(name: str = "web", replicas: int = 3, image: str = "nginx:1.25", 
 
 
 def controllers(api):
-    recorder = EventRecorder(api, "test")
-    return replicaset.build(api, recorder, None), build(api, recorder, None), FakeAgent(api)
+    return (replicaset.build(api, EventRecorder(api, "replicaset-controller"), None),
+            build(api, EventRecorder(api, "deployment-controller"), None), FakeAgent(api))
 
 
 async def replica_sets(api, name: str = "web") -> list[dict[str, Any]]:
@@ -157,9 +157,11 @@ async def test_rollback_reuses_the_old_replica_set_with_a_new_revision(api):
         await set_image(api, "nginx:1.26")
         await wait_for(lambda: _rolled_out_at(api, generation=2))
         first, _second = await replica_sets(api)
-        # What `kubectl rollout undo` sends: the old template, without its hash label.
+        # What `kubectl rollout undo` sends: the old template, without its hash label,
+        # re-encoded from Go structs (so with a null creationTimestamp).
         old_template = copy.deepcopy(first["spec"]["template"])
         del old_template["metadata"]["labels"][POD_TEMPLATE_HASH]
+        old_template["metadata"]["creationTimestamp"] = None
         await api.patch(DEPLOYMENTS, "web", [{"op": "replace", "path": "/spec/template", "value": old_template}],
                         "json", namespace="default")
         d = await wait_for(lambda: _rolled_out_at(api, generation=3))

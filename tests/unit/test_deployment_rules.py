@@ -191,3 +191,15 @@ def test_set_condition_keeps_transition_time_and_ignores_repeats():
     dstatus.set_condition(status, dstatus.new_condition("Available", "False", "MinimumReplicasUnavailable", "m",
                                                         NOW + dt.timedelta(seconds=9)))
     assert status["conditions"][0]["lastTransitionTime"] == "2025-01-01T12:00:09Z"
+
+
+def test_templates_compare_as_kubernetes_typed_structs_do():
+    # `kubectl rollout undo` re-encodes the old template from Go structs: nulls appear.
+    stored = {"metadata": {"labels": {"app": "web", "pod-template-hash": "abc"}},
+              "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {}}]}}
+    reencoded = {"metadata": {"creationTimestamp": None, "labels": {"app": "web"}},
+                 "spec": {"containers": [{"name": "c", "image": "nginx", "env": []}]}}
+    assert revisions.equal_ignore_hash(stored, reencoded)
+    without_label = {**stored, "metadata": {"labels": {"app": "web"}}}
+    assert revisions.template_hash(without_label) == revisions.template_hash(reencoded)
+    assert not revisions.equal_ignore_hash(stored, {**reencoded, "spec": {"containers": [{"name": "c"}]}})

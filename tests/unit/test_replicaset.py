@@ -126,7 +126,7 @@ async def pods_of(api, owner_name: str) -> list[dict[str, Any]]:
 
 
 def rs_controller(api) -> replicaset.ReplicaSetController:
-    return replicaset.build(api, EventRecorder(api, "test"), config=None)
+    return replicaset.build(api, EventRecorder(api, "replicaset-controller"), config=None)
 
 
 # -- creating, owning, scaling ----------------------------------------------------

@@ -135,5 +135,5 @@ def selector(deployment: Obj) -> LabelSelector:
 
 
 def build(api: ApiClient, recorder: EventRecorder, config: Config) -> DeploymentController:
-    """Events are signed ``deployment-controller``, as Kubernetes' are."""
-    return DeploymentController(api, EventRecorder(api, "deployment-controller", recorder.source.get("host")))
+    """The controller manager names the recorder ``deployment-controller``, as Kubernetes does."""
+    return DeploymentController(api, recorder)

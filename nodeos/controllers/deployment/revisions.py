@@ -46,10 +46,26 @@ _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # no vowels: no words in names
 _HISTORY_CHARS = 1024
 
 
+def _semantic(value: Any) -> Any:
+    """The value with nulls, empty maps and empty lists left out, recursively.
+
+    Kubernetes compares templates as typed Go structs, where a null field,
+    an absent one and an empty map or list are all the same thing; clients
+    re-encoding a template (``kubectl rollout undo`` sends
+    ``creationTimestamp: null``) must not make it look new."""
+    if isinstance(value, dict):
+        kept = {k: _semantic(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
+
+
 def template_hash(template: Obj, collision_count: int | None = None) -> str:
     """A short name-safe hash of the pod template (FNV-32a over its canonical
     JSON, plus the collision count when a hash once collided)."""
-    data = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    canonical = _semantic(template)
+    data = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     if collision_count:
         data += collision_count.to_bytes(4, "little")
     value = 0x811C9DC5
@@ -68,7 +84,7 @@ def _without_hash(template: Obj) -> Obj:
 
 def equal_ignore_hash(a: Obj, b: Obj) -> bool:
     """Whether two pod templates are the same but for the pod-template-hash label."""
-    return _without_hash(a) == _without_hash(b)
+    return _semantic(_without_hash(a)) == _semantic(_without_hash(b))
 
 
 def revision(obj: Obj) -> int:
