@@ -31,22 +31,23 @@ type-checked, defaulted and reported the same way, and an error always names
 the file, the section and the key on one line, because that line is all an
 operator sees in ``journalctl``. Adding a section is a dataclass plus one
 entry in ``_SECTIONS``; a check that spans keys of a section goes in
-``_CHECKS``, one that spans sections in ``_CONFIG_CHECKS``.
+``_CHECKS``, one that spans sections in ``_CONFIG_CHECKS``. The parser of
+each kind of value is in ``nodeos._config_values``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from nodeos import _config_values as values
+from nodeos._config_values import DEFAULT_CAPACITY, ROLES, RUNTIMES, Address
 from nodeos.errors import ConfigError
 
 try:
@@ -71,32 +72,6 @@ __all__ = [
     "load",
     "parse",
 ]
-
-ROLES = ("master", "worker", "all")
-DEFAULT_CAPACITY: dict[str, str | int] = {"cpu": "4", "memory": "8Gi", "pods": 110}
-# "podman" is the real runtime (the node agent issue) and the default; "simulated" runs nothing.
-RUNTIMES = ("podman", "simulated")
-
-
-@dataclass(frozen=True)
-class Address:
-    """A ``host:port`` to listen on; ``str()`` gives it back (``[::1]:6443`` for IPv6)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
 
 
 @dataclass(frozen=True)
@@ -151,175 +126,6 @@ class Config:
     source: Path | None = None  # the file it was loaded from; None when built in code
 
 
-# --- value parsers: a TOML string in, a typed value out, ValueError(why) if bad ---
-
-def _q(value: object) -> str:
-    """Quote a value the way it is written in TOML, for error messages."""
-    return json.dumps(value, default=str)
-
-
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
-
-
-def _node_name(value: str) -> str:
-    # Kubernetes' rule for Node names (IsDNS1123Subdomain): the name becomes an API object name.
-    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
-        raise ValueError(
-            f"{_q(value)} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', "
-            "starting and ending with a letter or digit, at most 253 characters)")
-    return value
-
-
-def _role(value: str) -> str:
-    if value not in ROLES:
-        raise ValueError(f"{_q(value)} is not one of {', '.join(_q(r) for r in ROLES)}")
-    return value
-
-
-# Components a node may be told not to run; the API server is what every master is for.
-DISABLEABLE = ("scheduler", "controller-manager", "agent")
-
-
-def _disable(value: list[Any]) -> tuple[str, ...]:
-    for name in value:
-        if name not in DISABLEABLE:
-            raise ValueError(f"{_q(name)} is not one of {', '.join(_q(n) for n in DISABLEABLE)}")
-    return tuple(dict.fromkeys(value))
-
-
-def _data_dir(value: str) -> Path:
-    # Relative paths would depend on the working directory, which is / under systemd.
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        raise ValueError(f"{_q(value)} must be an absolute path")
-    return path
-
-
-def _address(value: str) -> Address:
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f'{_q(value)} is not host:port (e.g. "127.0.0.1:6443" or "[::1]:6443")')
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        _ipv6(host, value)
-    elif ":" in host:
-        raise ValueError(f"{_q(value)}: write an IPv6 address in brackets, e.g. \"[::1]:6443\"")
-    elif not _is_ipv4(host) and not _DNS_SUBDOMAIN.fullmatch(host):
-        raise ValueError(f"{_q(value)}: {_q(host)} is neither an IP address nor a host name")
-    port = int(port_text)
-    if not 1 <= port <= 65535:
-        raise ValueError(f"{_q(value)}: port {port} is out of range 1-65535")
-    return Address(host, port)
-
-
-def _ipv6(host: str, value: str) -> None:
-    try:
-        ipaddress.IPv6Address(host)
-    except ValueError:
-        raise ValueError(f"{_q(value)}: {_q(host)} is not an IPv6 address") from None
-
-
-def _is_ipv4(host: str) -> bool:
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _secure_address(value: str) -> Address:
-    address = _address(value)
-    if not address.is_loopback:
-        # Without TLS and authentication, anyone who can reach the port owns the cluster.
-        raise ValueError(f"{_q(value)} must be a loopback address until TLS is enabled")
-    return address
-
-
-def _backend(value: str) -> str:
-    if value == "etcd":
-        raise ValueError('"etcd" is not supported yet (it comes in a later issue); use "sqlite"')
-    if value != "sqlite":
-        raise ValueError(f'{_q(value)} is not a known store backend; use "sqlite"')
-    return value
-
-
-def _ipv4_network(value: str) -> ipaddress.IPv4Network:
-    try:
-        return ipaddress.IPv4Network(value)
-    except ValueError as exc:
-        raise ValueError(f"{_q(value)} is not an IPv4 CIDR like \"10.96.0.0/16\": {exc}") from None
-
-
-def _service_cidr(value: str) -> ipaddress.IPv4Network:
-    network = _ipv4_network(value)
-    if network.prefixlen > 28:
-        # Service IPs are handed out from this range; a /29 or smaller leaves almost none.
-        raise ValueError(f"{_q(value)} is too small: use /28 or larger")
-    return network
-
-
-def _server_url(value: str) -> str:
-    try:
-        url = urlsplit(value)
-        port = url.port
-    except ValueError as exc:
-        raise ValueError(f"{_q(value)} is not a URL: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValueError(f'{_q(value)} is not an http(s) URL like "http://10.0.0.1:8080"')
-    if url.path not in ("", "/") or url.query or url.fragment or url.username:
-        raise ValueError(f"{_q(value)}: give only scheme, host and port")
-    if port == 0:
-        raise ValueError(f"{_q(value)}: port 0 is out of range 1-65535")
-    return value.rstrip("/")
-
-
-def _positive(value: int) -> int:
-    if value <= 0:
-        raise ValueError(f"{value} must be a positive number of seconds")
-    return value
-
-
-def _node_cidr_size(value: int) -> int:
-    if not 1 <= value <= 30:
-        # A /31 or /32 leaves no pod addresses once the network and gateway are taken.
-        raise ValueError(f"{value} must be between the pod_cidr prefix and 30")
-    return value
-
-
-def _runtime(value: str) -> str:
-    if value not in RUNTIMES:
-        raise ValueError(f"{_q(value)} is not one of {', '.join(_q(r) for r in RUNTIMES)}")
-    return value
-
-
-_CAPACITY_NAMES = ("cpu", "memory", "pods", "ephemeral-storage")
-
-
-def _capacity(value: dict[str, Any]) -> dict[str, str | int]:
-    """Resource quantities, merged over the defaults so ``{ cpu = "8" }`` keeps memory and pods."""
-    from nodeos.api.model.quantity import parse_quantity  # the API model is only needed here
-
-    capacity = dict(DEFAULT_CAPACITY)
-    for name, quantity in value.items():
-        if name not in _CAPACITY_NAMES:
-            raise ValueError(f"unknown resource {_q(name)} (known: {', '.join(_CAPACITY_NAMES)})")
-        if name == "pods":
-            if type(quantity) is not int or quantity <= 0:
-                raise ValueError(f"pods: {_q(quantity)} must be a positive integer")
-        elif type(quantity) is not str:
-            raise ValueError(f'{name}: expected a quantity string like "4" or "8Gi", got {_q(quantity)}')
-        else:
-            try:
-                amount = parse_quantity(quantity)
-            except ValueError:
-                amount = None
-            if amount is None or amount <= 0:
-                raise ValueError(f"{name}: {_q(quantity)} is not a positive quantity like \"4\" or \"8Gi\"")
-        capacity[name] = quantity
-    return capacity
-
-
 # --- the declarative schema ---
 
 @dataclass(frozen=True)
@@ -342,32 +148,32 @@ def _host_name() -> str:
 
 _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
     "node": (NodeConfig, (
-        _Key("name", _node_name, _host_name),
-        _Key("role", _role, "master"),
-        _Key("data_dir", _data_dir, "/var/lib/nodeos"),
-        _Key("disable", _disable, lambda: [], list),
+        _Key("name", values.node_name, _host_name),
+        _Key("role", values.role, "master"),
+        _Key("data_dir", values.data_dir, "/var/lib/nodeos"),
+        _Key("disable", values.disable, lambda: [], list),
     )),
     "api": (ApiConfig, (
-        _Key("listen", _secure_address, "127.0.0.1:6443"),
-        _Key("insecure_listen", _address, None),
-        _Key("server", _server_url, None),
+        _Key("listen", values.secure_address, "127.0.0.1:6443"),
+        _Key("insecure_listen", values.address, None),
+        _Key("server", values.server_url, None),
     )),
     "store": (StoreConfig, (
-        _Key("backend", _backend, "sqlite"),
+        _Key("backend", values.backend, "sqlite"),
     )),
     "cluster": (ClusterConfig, (
-        _Key("service_cidr", _service_cidr, "10.96.0.0/16"),
-        _Key("pod_cidr", _ipv4_network, "10.244.0.0/16"),
-        _Key("node_cidr_size", _node_cidr_size, 24, int),
+        _Key("service_cidr", values.service_cidr, "10.96.0.0/16"),
+        _Key("pod_cidr", values.ipv4_network, "10.244.0.0/16"),
+        _Key("node_cidr_size", values.node_cidr_size, 24, int),
     )),
     "controllers": (ControllersConfig, (
-        _Key("node_grace_seconds", _positive, 40, int),
-        _Key("eviction_seconds", _positive, 300, int),
+        _Key("node_grace_seconds", values.positive, 40, int),
+        _Key("eviction_seconds", values.positive, 300, int),
     )),
     "agent": (AgentConfig, (
-        _Key("runtime", _runtime, "podman"),
-        _Key("capacity", _capacity, lambda: dict(DEFAULT_CAPACITY), dict),
-        _Key("heartbeat_seconds", _positive, 10, int),
+        _Key("runtime", values.runtime, "podman"),
+        _Key("capacity", values.capacity, lambda: dict(DEFAULT_CAPACITY), dict),
+        _Key("heartbeat_seconds", values.positive, 10, int),
     )),
 }
 
@@ -438,7 +244,7 @@ def _parse_value(section: str, key: _Key, raw: object) -> Any:
     if type(raw) is not key.type:
         wanted = _TOML_TYPES[key.type]
         article = "an" if wanted[0] in "aeiou" else "a"
-        raise _Problem(where, f"expected {article} {wanted}, got {_type_name(raw)} {_q(raw)}")
+        raise _Problem(where, f"expected {article} {wanted}, got {_type_name(raw)} {values.quote(raw)}")
     try:
         return key.parse(raw)
     except ValueError as exc:
@@ -462,7 +268,7 @@ def _build(data: dict[str, Any], given: dict[str, Any] | None = None) -> Config:
         if name not in _SECTIONS:
             raise _Problem(f"[{name}]", f"unknown section (known: {', '.join(_SECTIONS)})")
         if not isinstance(table, dict):
-            raise _Problem(name, f"expected a table [{name}], got {_type_name(table)} {_q(table)}")
+            raise _Problem(name, f"expected a table [{name}], got {_type_name(table)} {values.quote(table)}")
     given = given or {}
     sections = {name: given.get(name) or _build_section(name, data.get(name, {})) for name in _SECTIONS}
     config = Config(**sections)
