@@ -179,9 +179,12 @@ async def test_pods_of_an_unreachable_node_are_evicted_unless_they_tolerate_it(a
         await nursery.start(controller(api, grace=0.3, eviction=1).run)
         await eventually(lambda: pod_missing(api, "hasty"))
         await eventually(lambda: pod_missing(api, "plain"))  # after eviction_seconds, with grace 0
-        events = (await api.list(EVENTS, "default", field_selector="reason=TaintManagerEviction"))["items"]
-        assert {e["message"] for e in events} == {"Marking for deletion Pod default/plain",
-                                                  "Marking for deletion Pod default/hasty"}
+
+        async def told():
+            events = (await api.list(EVENTS, "default", field_selector="reason=TaintManagerEviction"))["items"]
+            return {e["message"] for e in events} == {"Marking for deletion Pod default/plain",
+                                                      "Marking for deletion Pod default/hasty"}
+        await eventually(told)
         await trio.sleep(0.3)
         assert await api.get(PODS, "forever", "default") and await api.get(PODS, "patient", "default")
         nursery.cancel_scope.cancel()
