@@ -65,6 +65,7 @@ class NodeAgent:
         self.addresses = addresses
         self.roles = roles
         self.node: dict[str, Any] | None = None  # the latest Node seen (registration or watch)
+        self.deleted = False  # the Node was deleted from the API: stop heartbeating
         self.lease = NodeLease(api, node_name, duration=lease_duration)
         self._ips: PodIPs | None = None
         self._running: dict[str, dict[str, Any]] = {}  # pod key -> the pod as last started
@@ -102,6 +103,14 @@ class NodeAgent:
         await self.lease.renew(self.node)
         log.info("node %s registered", self.node_name)
 
+    def node_deleted(self) -> None:
+        """The Node was deleted: as a kubelet, stop reporting until restarted, which registers it
+        anew (renewing its Lease would only recreate what the garbage collector removes)."""
+        if not self.deleted:
+            log.warning("node %s was deleted from the API; restart its agent to register it again",
+                        self.node_name)
+        self.deleted = True
+
     def observe_node(self, node: dict[str, Any]) -> bool:
         """Take a fresher Node. True if its podCIDR just became known (pods may now get IPs)."""
         self.node = node
@@ -117,7 +126,8 @@ class NodeAgent:
         await trio.sleep(random.uniform(0, self.heartbeat_seconds))
         while True:
             try:
-                await self.heartbeat()
+                if not self.deleted:
+                    await self.heartbeat()
             except (ApiError, ApiUnavailable) as exc:
                 log.warning("node %s: heartbeat failed: %s", self.node_name, exc)
             await trio.sleep(self.heartbeat_seconds)

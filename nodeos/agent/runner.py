@@ -77,7 +77,12 @@ def _connect(pods: Informer, nodes: Informer, by_name: dict[str, NodeAgent], que
                 queue.add(key)
 
     pods.add_handlers(on_add=on_pod, on_update=lambda old, new: on_pod(new), on_delete=on_pod)
-    nodes.add_handlers(on_add=on_node, on_update=lambda old, new: on_node(new))
+    def on_node_delete(node: dict[str, Any]) -> None:
+        agent = by_name.get(node["metadata"]["name"])
+        if agent is not None:
+            agent.node_deleted()
+
+    nodes.add_handlers(on_add=on_node, on_update=lambda old, new: on_node(new), on_delete=on_node_delete)
 
 
 async def _register_all(agents: Sequence[NodeAgent]) -> None:
