@@ -390,4 +390,4 @@ def _ignore(obj: Obj) -> None:
 
 
 def build(api: ApiClient, recorder: EventRecorder, config: Config) -> DaemonSetController:
-    return DaemonSetController(api, EventRecorder(api, "daemonset-controller", recorder.source.get("host")))
+    return DaemonSetController(api, recorder)

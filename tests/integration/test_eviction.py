@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.cluster import Cluster
 from tests.daemon import Daemon
 from tests.unit.test_protobuf import body as protobuf_body
 from tests.unit.test_protobuf import msg
@@ -145,6 +148,7 @@ class FinishingAgent(threading.Thread):
 
 
 def test_kubectl_drain_evicts_pods_and_cordons(http, namespace, kubectl, daemon):
+    """The shared daemon runs no controllers: the test makes the DaemonSet's pod itself."""
     node = f"drain-{uuid.uuid4().hex[:6]}"
     http.post("/api/v1/nodes", json={"metadata": {"name": node}}).raise_for_status()
     labels = {"app": "agent"}
@@ -179,3 +183,72 @@ def test_kubectl_drain_evicts_pods_and_cordons(http, namespace, kubectl, daemon)
     assert [p["metadata"]["name"] for p in left] == ["daemon-pod"]  # DaemonSet pods stay, as Kubernetes does
     assert http.get(f"/api/v1/nodes/{node}").json()["spec"]["unschedulable"] is True
     http.delete(f"/api/v1/nodes/{node}")
+
+
+WORKLOADS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx:1.27}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: busybox}]
+"""
+
+
+def running_by_node(cluster: Cluster, app: str) -> dict[str, int]:
+    pods = httpx.get(f"{cluster.url}/api/v1/namespaces/default/pods", params={"labelSelector": f"app={app}"},
+                     timeout=5).json()["items"]
+    return dict(Counter(p["spec"]["nodeName"] for p in pods
+                        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")))
+
+
+def wait_for(check, timeout: float, what: str, cluster: Cluster) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout}s: {what}\n{cluster.logs()}")
+
+
+def test_drain_of_a_simulated_node_moves_its_pods_and_daemon_pods_follow_nodes(tmp_path):
+    with Cluster(tmp_path, workers=2) as cluster:
+        def kubectl(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+            return subprocess.run([KUBECTL or "kubectl", f"--kubeconfig={cluster.kubeconfig()}",
+                                   f"--cache-dir={tmp_path / 'kube-cache'}", *args],
+                                  input=input, capture_output=True, text=True, timeout=60)
+
+        assert kubectl("apply", "-f", "-", input=WORKLOADS).returncode == 0
+        wait_for(lambda: sum(running_by_node(cluster, "web").values()) == 4, 20, "4 web pods Running", cluster)
+        wait_for(lambda: running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1}, 20,
+                 "a daemon pod Running on each worker", cluster)
+
+        drained = kubectl("drain", "worker-0", "--ignore-daemonsets", "--delete-emptydir-data", "--force",
+                          "--timeout=40s")
+        assert drained.returncode == 0, drained.stderr
+        assert "node/worker-0 drained" in drained.stdout
+        wait_for(lambda: running_by_node(cluster, "web") == {"worker-1": 4}, 20, "web pods moved off worker-0",
+                 cluster)
+        assert running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1}  # daemon pods stay
+        assert cluster.nodes()["worker-0"]["spec"]["unschedulable"] is True
+
+        cluster.add_worker()  # a node joins: it gets its daemon pod
+        wait_for(lambda: running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1, "worker-2": 1}, 20,
+                 "a daemon pod on the new worker", cluster)
+        status = httpx.get(f"{cluster.url}/apis/apps/v1/namespaces/default/daemonsets/agent", timeout=5).json()
+        assert status["status"]["desiredNumberScheduled"] == 3
+        assert kubectl("uncordon", "worker-0").returncode == 0
