@@ -8,7 +8,7 @@ fewer than 100. Each search starts where the previous one stopped, so every
 node gets its turn. Per-pod cost is therefore bounded by the nodes examined,
 which grows far slower than the cluster (42% of 1,000 nodes, 10% of 5,000).
 
-Ties are broken at random (reservoir sampling over the best), so equal nodes
+Ties are broken at random among the best, so equal nodes
 share the load instead of the first one taking everything.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from nodeos.scheduler.cache import SchedulerCache
 from nodeos.scheduler.info import NodeInfo, PodInfo
-from nodeos.scheduler.predicates import failures, filters_for
+from nodeos.scheduler.predicates import Predicate, failures, filters_for, pod_filters_for
 from nodeos.scheduler.priorities import scores
 
 MIN_FEASIBLE_NODES = 100
@@ -79,6 +79,7 @@ class Algorithm:
         total = len(nodes)
         wanted = nodes_to_find(total, self.percentage)
         groups = filters_for(pod)
+        quick = tuple(predicate for group in pod_filters_for(pod) for predicate in group)
         feasible: list[NodeInfo] = []
         reasons: Counter[str] = Counter()
         start = self.next_start % total if total else 0
@@ -86,24 +87,26 @@ class Algorithm:
         for i in range(total):
             node = nodes[(start + i) % total]
             examined += 1
-            failed = failures(groups, pod, node)
+            # The common case first: a clean node that passes the pod's own predicates.
+            failed = [] if node.clean and _passes(quick, pod, node) else failures(groups, pod, node)
             if failed:
                 reasons.update(failed)
-            else:
-                feasible.append(node)
-                if len(feasible) >= wanted:
-                    break
+                continue
+            feasible.append(node)
+            if len(feasible) >= wanted:
+                break
         self.next_start = (start + examined) % total if total else 0
         return feasible, reasons
 
     def select(self, nodes: Sequence[NodeInfo], totals: Sequence[float]) -> NodeInfo:
         """The best-scored node; among equals, each is equally likely."""
-        best, chosen, ties = float("-inf"), nodes[0], 0
-        for node, total in zip(nodes, totals, strict=True):
-            if total > best:
-                best, chosen, ties = total, node, 1
-            elif total == best:
-                ties += 1
-                if self.rng.randrange(ties) == 0:
-                    chosen = node
-        return chosen
+        best = max(totals)
+        ties = [node for node, total in zip(nodes, totals, strict=True) if total == best]
+        return ties[0] if len(ties) == 1 else self.rng.choice(ties)
+
+
+def _passes(predicates: tuple[Predicate, ...], pod: PodInfo, node: NodeInfo) -> bool:
+    for predicate in predicates:  # noqa: SIM110 - a plain loop: this runs for every node examined
+        if predicate(pod, node) is not None:
+            return False
+    return True

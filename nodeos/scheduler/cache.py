@@ -79,6 +79,10 @@ class SchedulerCache:
         counts = self._owners.get(owner_uid)
         return counts.get(node_name, 0) if counts else 0
 
+    def owner_counts(self, owner_uid: str) -> dict[str, int]:
+        """Pods of ``owner_uid`` per node name (nodes without any are absent)."""
+        return self._owners.get(owner_uid) or {}
+
     def assume(self, pod: PodInfo, node_name: str) -> None:
         """Place ``pod`` on ``node_name`` now, ahead of the API confirming it."""
         self._place(pod, node_name)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class EventSink:
-    def __init__(self, recorder: EventRecorder, *, capacity: int = 1000, workers: int = 2) -> None:
+    def __init__(self, recorder: EventRecorder, *, capacity: int = 1000, workers: int = 1) -> None:
         self.recorder = recorder
         self.workers = workers
         self.dropped = 0

@@ -138,6 +138,7 @@ class NodeInfo:
     soft_taints: tuple[dict[str, Any], ...] = ()  # PreferNoSchedule
     unschedulable: bool = False
     ready: str = "Unknown"  # the Ready condition's status
+    clean: bool = False  # schedulable, Ready, no NoSchedule/NoExecute taints: only the pod's own needs can fail
     allocatable_cpu: int = 0
     allocatable_memory: int = 0
     allocatable_pods: int = 0
@@ -164,6 +165,7 @@ class NodeInfo:
         self.allocatable_cpu = _parse_or_zero(milli_cpu, allocatable.get("cpu"))
         self.allocatable_memory = _parse_or_zero(memory_bytes, allocatable.get("memory"))
         self.allocatable_pods = _parse_or_zero(memory_bytes, allocatable.get("pods"))
+        self.clean = not self.unschedulable and not self.hard_taints and self.ready == "True"
         return self.signature() != before
 
     def signature(self) -> tuple[Any, ...]:

@@ -162,12 +162,19 @@ def memory_fits(pod: PodInfo, node: NodeInfo) -> str | None:
 # -- putting them together ---------------------------------------------------------------
 
 RESOURCES: tuple[Predicate, ...] = (pod_count, cpu_fits, memory_fits)
+NODE_STATE: tuple[tuple[Predicate, ...], ...] = ((node_unschedulable,), (untolerated_taint,), (node_ready,))
 
 
 def filters_for(pod: PodInfo) -> tuple[tuple[Predicate, ...], ...]:
     """The predicate groups, in order, that can fail for ``pod`` (the rest are skipped:
     a pod without host ports cannot conflict, one without a selector always matches)."""
-    groups: list[tuple[Predicate, ...]] = [(node_unschedulable,), (untolerated_taint,), (node_ready,)]
+    return NODE_STATE + pod_filters_for(pod)
+
+
+def pod_filters_for(pod: PodInfo) -> tuple[tuple[Predicate, ...], ...]:
+    """The groups that depend on what the pod asks for; on a ``NodeInfo.clean`` node
+    (schedulable, Ready, untainted) these are the only ones that can fail."""
+    groups: list[tuple[Predicate, ...]] = []
     if pod.node_selector or pod.required_terms is not None:
         groups.append((node_affinity,))
     if pod.host_ports:
@@ -179,7 +186,7 @@ def filters_for(pod: PodInfo) -> tuple[tuple[Predicate, ...], ...]:
 def failures(groups: tuple[tuple[Predicate, ...], ...], pod: PodInfo, node: NodeInfo) -> list[str]:
     """Why ``pod`` cannot run on ``node`` (empty: it can)."""
     for group in groups:
-        reasons = [reason for predicate in group if (reason := predicate(pod, node))]
-        if reasons:
-            return reasons
+        for predicate in group:
+            if predicate(pod, node) is not None:
+                return [reason for predicate in group if (reason := predicate(pod, node))]
     return []

@@ -18,7 +18,7 @@ the speed of a scheduling cycle.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from nodeos.scheduler.cache import SchedulerCache
 from nodeos.scheduler.info import NodeInfo, PodInfo
@@ -35,37 +35,32 @@ TAINT_WEIGHT = 3
 # -- absolute priorities ---------------------------------------------------------------
 
 def least_requested(pod: PodInfo, node: NodeInfo) -> float:
-    """Favour nodes with the most cpu and memory left (non-zero requests, as Kubernetes)."""
-    cpu = _free_fraction(node.nonzero_cpu + pod.nonzero_cpu, node.allocatable_cpu)
-    memory = _free_fraction(node.nonzero_memory + pod.nonzero_memory, node.allocatable_memory)
-    return (cpu + memory) * MAX_SCORE / 2
-
-
-def _free_fraction(requested: int, allocatable: int) -> float:
-    if allocatable <= 0 or requested > allocatable:
-        return 0.0
-    return (allocatable - requested) / allocatable
+    """Favour nodes with the most cpu and memory left (non-zero requests, as Kubernetes):
+    the mean of the free fractions, 0 for a resource the node lacks."""
+    cpu_total, memory_total = node.allocatable_cpu, node.allocatable_memory
+    cpu = node.nonzero_cpu + pod.nonzero_cpu
+    memory = node.nonzero_memory + pod.nonzero_memory
+    free_cpu = (cpu_total - cpu) / cpu_total if cpu_total > 0 and cpu <= cpu_total else 0.0
+    free_memory = (memory_total - memory) / memory_total if memory_total > 0 and memory <= memory_total else 0.0
+    return (free_cpu + free_memory) * (MAX_SCORE / 2)
 
 
 def balanced_allocation(pod: PodInfo, node: NodeInfo) -> float:
     """Favour nodes whose cpu and memory would be used in the same proportion, so
-    neither runs out while the other idles: 100 * (1 - standard deviation)."""
-    cpu = _used_fraction(node.requested_cpu + pod.cpu, node.allocatable_cpu)
-    memory = _used_fraction(node.requested_memory + pod.memory, node.allocatable_memory)
+    neither runs out while the other idles: 100 * (1 - standard deviation), which
+    for two fractions is half their difference."""
+    cpu_total, memory_total = node.allocatable_cpu, node.allocatable_memory
+    cpu = min((node.requested_cpu + pod.cpu) / cpu_total, 1.0) if cpu_total > 0 else 1.0
+    memory = min((node.requested_memory + pod.memory) / memory_total, 1.0) if memory_total > 0 else 1.0
     return (1.0 - abs(cpu - memory) / 2) * MAX_SCORE
-
-
-def _used_fraction(requested: int, allocatable: int) -> float:
-    return 1.0 if allocatable <= 0 else min(requested / allocatable, 1.0)
 
 
 # -- relative priorities (raw values, normalized over the candidates) -------------------
 
-def owner_pods(cache: SchedulerCache) -> Callable[[PodInfo, NodeInfo], float]:
-    """How many pods of the pod's controller are already on the node (fewer is better)."""
-    def raw(pod: PodInfo, node: NodeInfo) -> float:
-        return cache.owner_count(pod.owner_uid, node.name) if pod.owner_uid else 0
-    return raw
+def owner_pods(pod: PodInfo, nodes: Sequence[NodeInfo], cache: SchedulerCache) -> list[float]:
+    """How many pods of the pod's controller each node already runs (fewer is better)."""
+    counts = cache.owner_counts(pod.owner_uid) if pod.owner_uid else {}
+    return [counts.get(node.name, 0) for node in nodes]
 
 
 def preferred_affinity(pod: PodInfo, node: NodeInfo) -> float:
@@ -95,14 +90,16 @@ def scores(pod: PodInfo, nodes: Sequence[NodeInfo], cache: SchedulerCache) -> li
     """The weighted total of every priority, per node, in the order of ``nodes``."""
     totals = [LEAST_REQUESTED_WEIGHT * least_requested(pod, node)
               + BALANCED_ALLOCATION_WEIGHT * balanced_allocation(pod, node) for node in nodes]
-    relative: list[tuple[Callable[[PodInfo, NodeInfo], float], int, bool]] = []
+    relative: list[tuple[list[float], int, bool]] = []
     if pod.owner_uid:
-        relative.append((owner_pods(cache), SPREAD_WEIGHT, True))
+        relative.append((owner_pods(pod, nodes, cache), SPREAD_WEIGHT, True))
     if pod.preferred_terms:
-        relative.append((preferred_affinity, NODE_AFFINITY_WEIGHT, False))
+        relative.append(([preferred_affinity(pod, node) for node in nodes], NODE_AFFINITY_WEIGHT, False))
     if any(node.soft_taints for node in nodes):
-        relative.append((intolerable_soft_taints, TAINT_WEIGHT, True))
-    for priority, weight, reverse in relative:
-        normalized = normalize([priority(pod, node) for node in nodes], reverse=reverse)
+        relative.append(([intolerable_soft_taints(pod, node) for node in nodes], TAINT_WEIGHT, True))
+    for raw, weight, reverse in relative:
+        if min(raw) == max(raw):
+            continue  # the same for every node: it cannot change the winner
+        normalized = normalize(raw, reverse=reverse)
         totals = [total + weight * score for total, score in zip(totals, normalized, strict=True)]
     return totals

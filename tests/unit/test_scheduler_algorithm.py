@@ -10,6 +10,7 @@ import pytest
 
 from nodeos.scheduler.algorithm import Algorithm, FitError, nodes_to_find
 from nodeos.scheduler.cache import SchedulerCache
+from nodeos.scheduler.predicates import failures, filters_for
 from tests.unit.test_scheduler_objects import node, pod_info
 
 
@@ -101,3 +102,19 @@ def test_cost_per_pod_grows_less_than_linearly_with_nodes() -> None:
     # Sampling examines 420 of 1,000 nodes but only 500 of 5,000: expect ~1.2x, allow noise.
     assert large / small < 10, (small, large)
     assert small < 0.05, f"{small * 1000:.1f} ms per pod at 1,000 nodes"
+
+
+def test_the_fast_path_for_clean_nodes_agrees_with_every_predicate() -> None:
+    cache = SchedulerCache()
+    variants = [{}, {"unschedulable": True}, {"ready": "False"}, {"labels": {"disk": "ssd"}},
+                {"taints": [{"key": "k", "effect": "NoSchedule"}]}, {"cpu": "1"}, {"pods": 1}]
+    for i, kwargs in enumerate(variants):
+        cache.set_node(node(f"n{i}", **kwargs))
+    cache.assume(pod_info("full", host_port=80), "n6")
+    pods = [pod_info("plain"), pod_info("big", "2"), pod_info("port", host_port=80),
+            pod_info("ssd", node_selector={"disk": "ssd"}),
+            pod_info("tolerant", "2", tolerations=[{"operator": "Exists"}])]
+    for pod in pods:
+        feasible, _ = Algorithm(cache).find_feasible(pod, cache.nodes())
+        expected = [n for n in cache.nodes() if not failures(filters_for(pod), pod, n)]
+        assert feasible == expected, pod.name

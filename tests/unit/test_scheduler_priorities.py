@@ -42,9 +42,8 @@ def test_spreading_counts_pods_of_the_same_owner() -> None:
     cache.assume(pod_info("a", owner="rs"), "n1")
     cache.assume(pod_info("b", owner="rs"), "n1")
     cache.assume(pod_info("c", owner="other"), "n2")
-    raw = s.owner_pods(cache)
     new = pod_info("d", owner="rs")
-    assert [raw(new, cache.node(n)) for n in ("n1", "n2", "n3")] == [2, 0, 0]
+    assert s.owner_pods(new, [cache.node(n) for n in ("n1", "n2", "n3")], cache) == [2, 0, 0]
     totals = s.scores(new, cache.nodes(), cache)
     assert min(totals[1], totals[2]) > totals[0]
 
