@@ -7,8 +7,10 @@ node. So a pod is **assumed** onto its node the moment it is chosen, before
 the bind is sent; the scheduled-pods informer later **confirms** it (or moves
 it, if the API says it went elsewhere). A bind that fails is **forgotten**,
 giving the resources back. An assumed pod whose bind succeeded but that the
-informer never reports (deleted at once, or lost across a relist) expires
-after ``assumed_ttl`` seconds so it cannot hold resources forever.
+informer never reports (deleted at once, and both events lost across a
+relist) expires after ``assumed_ttl`` seconds so it cannot hold resources
+forever; the TTL is generous because a loaded API may deliver events late,
+and forgetting too early would let the node be overfilled meanwhile.
 
 Pods of the same controller (ReplicaSet, StatefulSet, …) are counted per node
 so the spreading priority reads one dict instead of scanning pods.
@@ -23,7 +25,7 @@ from nodeos.scheduler.info import NodeInfo, PodInfo
 
 
 class SchedulerCache:
-    def __init__(self, assumed_ttl: float = 30.0) -> None:
+    def __init__(self, assumed_ttl: float = 120.0) -> None:
         self.assumed_ttl = assumed_ttl
         self._nodes: dict[str, NodeInfo] = {}
         self._order: list[NodeInfo] | None = None  # existing nodes, rebuilt after adds and removals
