@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 PODS = by_plural("", "v1", "pods")
 REPLICASETS = by_plural("apps", "v1", "replicasets")
 BURST_REPLICAS = 500  # creations or deletions per reconcile, as Kubernetes' burstReplicas
+# Pod writes in flight per controller. Measured: 2,000 pods for 20 ReplicaSets were created
+# at ~250 pods/s with 8, ~115/s with 32 and ~130/s unbounded (httpx's pool does work
+# per waiting request, so a long queue of requests costs more than it brings).
+WRITES_IN_FLIGHT = 8
 
 Obj = dict[str, Any]
 
@@ -57,6 +61,7 @@ class ReplicaSetController(Controller):
         self.pods = self.informer(PODS, on_change=self._enqueue_pod_owner)
         self.index = OwnerIndex(self.pods)
         self.expectations = Expectations()
+        self.writes = trio.CapacityLimiter(WRITES_IN_FLIGHT)
         self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated,
                                on_delete=self._pod_deleted)
 
@@ -158,15 +163,16 @@ class ReplicaSetController(Controller):
 
         async def create_one() -> None:
             pod = podutil.pod_from_template(template, owner, owner_reference(owner))
-            try:
-                created = await self.api.create(PODS, pod, namespace)
-            except ApiError as exc:
-                if exc.code == 403 and "being terminated" in exc.message:
-                    self.expectations.creation_observed(key)
-                    return  # the namespace is going away, and this owner with it
-                raise
-            await self.recorder.record(owner, "Normal", "SuccessfulCreate",
-                                       f"Created pod: {created['metadata']['name']}")
+            async with self.writes:
+                try:
+                    created = await self.api.create(PODS, pod, namespace)
+                except ApiError as exc:
+                    if exc.code == 403 and "being terminated" in exc.message:
+                        self.expectations.creation_observed(key)
+                        return  # the namespace is going away, and this owner with it
+                    raise
+                await self.recorder.record(owner, "Normal", "SuccessfulCreate",
+                                           f"Created pod: {created['metadata']['name']}")
 
         done, error = await podutil.slow_start_batch(count, create_one)
         for _ in range(count - done):  # never sent, or refused: not coming
@@ -181,15 +187,16 @@ class ReplicaSetController(Controller):
 
         async def delete_one(pod: Obj) -> None:
             name = pod["metadata"]["name"]
-            try:
-                await self.api.delete(PODS, name, pod["metadata"].get("namespace"))
-            except ApiError as exc:
-                self.expectations.deletion_observed(key, object_key(pod))
-                if exc.code != 404:
-                    errors.append(exc)
-                    await self.recorder.record(owner, "Warning", "FailedDelete", f"Error deleting: {exc}")
-                return
-            await self.recorder.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+            async with self.writes:
+                try:
+                    await self.api.delete(PODS, name, pod["metadata"].get("namespace"))
+                except ApiError as exc:
+                    self.expectations.deletion_observed(key, object_key(pod))
+                    if exc.code != 404:
+                        errors.append(exc)
+                        await self.recorder.record(owner, "Warning", "FailedDelete", f"Error deleting: {exc}")
+                    return
+                await self.recorder.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
         async with trio.open_nursery() as nursery:
             for pod in victims:
