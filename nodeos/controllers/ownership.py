@@ -29,10 +29,26 @@ from collections.abc import Callable
 from typing import Any
 
 from nodeos.api.kinds import Resource
+from nodeos.api.selectors.labels import NOTHING, LabelSelector, label_selector_from_dict
 from nodeos.client import ApiClient, Informer, object_key
 from nodeos.errors import ApiError
 
 Obj = dict[str, Any]
+
+
+def owner_selector(raw: Any) -> LabelSelector:
+    """An owner's ``spec.selector`` (a LabelSelector) for matching what it owns.
+
+    An empty or invalid selector selects *nothing*: an owner must never claim
+    every object of a namespace (the API refuses empty selectors for
+    workloads anyway)."""
+    if not isinstance(raw, dict) or not raw:
+        return NOTHING
+    try:
+        selector = label_selector_from_dict(raw)
+    except ApiError:
+        return NOTHING
+    return NOTHING if selector.empty else selector
 
 
 def controller_ref(obj: Obj) -> Obj | None:

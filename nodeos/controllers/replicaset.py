@@ -21,20 +21,21 @@ selector is a plain label map: ``replicationcontroller.py`` only overrides
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 import trio
 
 from nodeos.api.kinds import Resource, by_plural
-from nodeos.api.selectors.labels import NOTHING, LabelSelector, label_selector_from_dict
+from nodeos.api.selectors.labels import LabelSelector
 from nodeos.client import ApiClient, object_key
 from nodeos.config import Config
 from nodeos.controllers import pods as podutil
 from nodeos.controllers.base import Controller, Requeue
 from nodeos.controllers.events import EventRecorder
 from nodeos.controllers.expectations import Expectations
-from nodeos.controllers.ownership import Claimer, OwnerIndex, controller_ref, owner_reference
+from nodeos.controllers.ownership import Claimer, OwnerIndex, controller_ref, owner_reference, owner_selector
 from nodeos.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -66,15 +67,7 @@ class ReplicaSetController(Controller):
                                on_delete=self._pod_deleted)
 
     def selector(self, owner: Obj) -> LabelSelector:
-        """The owner's selector; an empty or invalid one selects nothing."""
-        raw = (owner.get("spec") or {}).get("selector")
-        if not raw:
-            return NOTHING
-        try:
-            selector = label_selector_from_dict(raw)
-        except ApiError:
-            return NOTHING
-        return NOTHING if selector.empty else selector
+        return owner_selector((owner.get("spec") or {}).get("selector"))
 
     # -- from pod events to owner keys ------------------------------------------
 
@@ -88,10 +81,11 @@ class ReplicaSetController(Controller):
         return f"{pod['metadata'].get('namespace')}/{ref.get('name')}"
 
     def _enqueue_pod_owner(self, pod: Obj) -> None:
-        if controller_ref(pod) is not None:
+        ref = controller_ref(pod)
+        if ref is not None:
             key = self._owner_key(pod)
             owner = self.owners.get(key) if key else None
-            if owner is not None and owner["metadata"].get("uid") == controller_ref(pod).get("uid"):
+            if owner is not None and owner["metadata"].get("uid") == ref.get("uid"):
                 self.queue.add(key)
             return
         if podutil.is_terminating(pod):
@@ -204,7 +198,7 @@ class ReplicaSetController(Controller):
         return errors[0] if errors else None
 
 
-def replica_status(owner: Obj, pods: list[Obj], now: Any, error: Exception | None) -> tuple[Obj, float | None]:
+def replica_status(owner: Obj, pods: list[Obj], now: dt.datetime, error: Exception | None) -> tuple[Obj, float | None]:
     """The status the owner should have, and in how many seconds a ready pod
     becomes available (None if no pod is waiting for ``minReadySeconds``)."""
     spec = owner.get("spec") or {}

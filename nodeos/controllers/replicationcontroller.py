@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from nodeos.api.kinds import by_plural
-from nodeos.api.selectors.labels import NOTHING, LabelSelector, label_selector_from_dict
+from nodeos.api.selectors.labels import LabelSelector
 from nodeos.client import ApiClient
 from nodeos.config import Config
 from nodeos.controllers.events import EventRecorder
+from nodeos.controllers.ownership import owner_selector
 from nodeos.controllers.replicaset import ReplicaSetController
-from nodeos.errors import ApiError
 
 REPLICATIONCONTROLLERS = by_plural("", "v1", "replicationcontrollers")
 
@@ -25,12 +25,7 @@ class ReplicationControllerController(ReplicaSetController):
 
     def selector(self, owner: dict[str, Any]) -> LabelSelector:
         labels = (owner.get("spec") or {}).get("selector")
-        if not isinstance(labels, dict) or not labels:
-            return NOTHING
-        try:
-            return label_selector_from_dict({"matchLabels": labels})
-        except ApiError:
-            return NOTHING
+        return owner_selector({"matchLabels": labels} if isinstance(labels, dict) and labels else None)
 
 
 def build(api: ApiClient, recorder: EventRecorder, config: Config) -> ReplicationControllerController:

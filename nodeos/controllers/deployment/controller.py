@@ -19,16 +19,15 @@ import logging
 from typing import Any
 
 from nodeos.api.kinds import by_plural
-from nodeos.api.selectors.labels import NOTHING, LabelSelector, label_selector_from_dict
+from nodeos.api.selectors.labels import NOTHING, LabelSelector
 from nodeos.client import ApiClient
 from nodeos.config import Config
 from nodeos.controllers.base import Controller, Requeue
 from nodeos.controllers.deployment import rollout
 from nodeos.controllers.deployment.sync import DEPLOYMENTS, REPLICASETS, DeploymentSync
 from nodeos.controllers.events import EventRecorder
-from nodeos.controllers.ownership import Claimer, OwnerIndex, controller_ref
+from nodeos.controllers.ownership import Claimer, OwnerIndex, controller_ref, owner_selector
 from nodeos.controllers.pods import is_terminating
-from nodeos.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +122,7 @@ class DeploymentController(Controller):
 
 
 def selector(deployment: Obj) -> LabelSelector:
-    """The Deployment's selector; an empty or invalid one selects nothing."""
-    raw = (deployment.get("spec") or {}).get("selector")
-    if not raw:
-        return NOTHING
-    try:
-        chosen = label_selector_from_dict(raw)
-    except ApiError:
-        return NOTHING
-    return NOTHING if chosen.empty else chosen
+    return owner_selector((deployment.get("spec") or {}).get("selector"))
 
 
 def build(api: ApiClient, recorder: EventRecorder, config: Config) -> DeploymentController:
