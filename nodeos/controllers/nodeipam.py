@@ -10,9 +10,10 @@ twice, and a deleted node's CIDR is free again. The search for a free slice
 starts after the last one given, so a just-released CIDR is not reused at
 once while stale routes to it may still exist.
 
-When the range is full the node gets a Warning event ``CIDRNotAvailable``
-and waits: a deleted node's CIDR goes to the waiting nodes (and a slow retry
-covers anything missed).
+When the range is full the node gets one Warning event ``CIDRNotAvailable``
+and waits, without polling (thousands of starving nodes must not flood the
+API): a deleted node's CIDR goes to the waiting nodes, and the informer's
+periodic resync covers anything missed.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from typing import Any
 from nodeos.api.kinds import by_plural
 from nodeos.client import ApiClient
 from nodeos.config import Config
-from nodeos.controllers.base import Controller, Requeue
+from nodeos.controllers.base import Controller
 from nodeos.controllers.events import EventRecorder
 from nodeos.errors import ApiError
 
 log = logging.getLogger(__name__)
 NODES = by_plural("", "v1", "nodes")
-FULL_RETRY_SECONDS = 30.0
 
 
 class CidrSet:
@@ -98,6 +98,7 @@ class NodeIpamController(Controller):
         if index is None:
             return
         self.cidrs.occupy(index)
+        self._waiting.discard(node["metadata"]["name"])
         given = self._given.pop(node["metadata"]["name"], None)
         if given is not None and given != index:
             self.cidrs.release(given)
@@ -123,10 +124,11 @@ class NodeIpamController(Controller):
         if index is None:
             index = self.cidrs.allocate()
             if index is None:
-                self._waiting.add(key)
-                await self.recorder.record(node, "Warning", "CIDRNotAvailable",
-                                           f"Node {key} status is now: CIDRNotAvailable")
-                raise Requeue(FULL_RETRY_SECONDS)
+                if key not in self._waiting:
+                    self._waiting.add(key)
+                    await self.recorder.record(node, "Warning", "CIDRNotAvailable",
+                                               f"Node {key} status is now: CIDRNotAvailable")
+                return
             self._given[key] = index
             self._waiting.discard(key)
         cidr = self.cidrs.cidr(index)

@@ -89,6 +89,10 @@ async def test_restart_rebuilds_from_nodes_and_delete_releases(api):
         [event] = await eventually(full_event)
         assert event["type"] == "Warning" and event["message"] == "Node three status is now: CIDRNotAvailable"
         assert await cidr_of(api, "three") is None
+        await api.patch(NODES, "three", {"metadata": {"labels": {"looked": "again"}}})  # reconciled again
+        await trio.sleep(0.2)
+        [event] = await full_event()
+        assert event["count"] == 1  # said once: thousands of waiting nodes must not flood the API
         await api.delete(NODES, "one")  # frees its CIDR for the waiting node
         assert await eventually(lambda: cidr_of(api, "three")) == one
         nursery.cancel_scope.cancel()
