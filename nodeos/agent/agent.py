@@ -120,17 +120,25 @@ class NodeAgent:
         self._ips = PodIPs(cidr)
         return True
 
-    async def heartbeat_forever(self) -> None:
-        """Renew the Lease every ``heartbeat_seconds``; write conditions when stale or changed."""
+    async def heartbeat_forever(self, limiter: trio.CapacityLimiter | None = None) -> None:
+        """Renew the Lease every ``heartbeat_seconds``; write conditions when stale or changed.
+
+        ``limiter``, shared by the agents of one process, bounds their beats in
+        flight: thousands of requests queued in one httpx pool cost it time
+        quadratic in the queue, so when the API falls behind, beats wait here.
+        """
+        limiter = limiter or trio.CapacityLimiter(1)
         # Many simulated nodes start together: spread their beats over the period.
         await trio.sleep(random.uniform(0, self.heartbeat_seconds))
         while True:
+            started = trio.current_time()
             try:
                 if not self.deleted:
-                    await self.heartbeat()
+                    async with limiter:
+                        await self.heartbeat()
             except (ApiError, ApiUnavailable) as exc:
                 log.warning("node %s: heartbeat failed: %s", self.node_name, exc)
-            await trio.sleep(self.heartbeat_seconds)
+            await trio.sleep_until(started + self.heartbeat_seconds)
 
     async def heartbeat(self) -> None:
         """One beat: renew the Lease, and refresh the Node's conditions if they need it."""

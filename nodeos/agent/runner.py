@@ -24,7 +24,7 @@ from nodeos.errors import ApiError
 __all__ = ["run_agents"]
 
 log = logging.getLogger(__name__)
-REGISTRATION_CONCURRENCY = 32
+CONCURRENCY = 32  # registrations, and heartbeats, in flight at once
 RESYNC_SECONDS = 60.0
 
 
@@ -44,8 +44,9 @@ async def run_agents(api: ApiClient, agents: Sequence[NodeAgent], *, workers: in
     async with trio.open_nursery() as nursery:
         await nursery.start(nodes.run)
         await nursery.start(pods.run)
+        beats = trio.CapacityLimiter(CONCURRENCY)
         for agent in agents:
-            nursery.start_soon(agent.heartbeat_forever)
+            nursery.start_soon(agent.heartbeat_forever, beats)
         for _ in range(workers):
             nursery.start_soon(_worker, queue, pods, by_name, placed)
         log.info("node agent: %d node(s) running", len(agents))
@@ -87,7 +88,7 @@ def _connect(pods: Informer, nodes: Informer, by_name: dict[str, NodeAgent], que
 
 async def _register_all(agents: Sequence[NodeAgent]) -> None:
     """Register the nodes, a few at a time, retrying each until it succeeds."""
-    limiter = trio.CapacityLimiter(REGISTRATION_CONCURRENCY)
+    limiter = trio.CapacityLimiter(CONCURRENCY)
 
     async def register(agent: NodeAgent) -> None:
         delay = 0.5
