@@ -7,6 +7,12 @@ to them to Running/Ready (and finishes their deletion), all through the
 watch and one Node watch (``nodeos.agent.runner``), so a node costs a
 heartbeat task and a few dicts rather than its own connections.
 
+Cost, measured on 2 cores shared with other work: 5,000 nodes register in
+about a minute and the process holds ~145 MiB; heartbeats are bounded in
+flight, and one API server renewed ~200 Leases/s, so for thousands of nodes
+pick ``heartbeat_seconds`` well above ``nodes / 200`` (30 s for 5,000) yet
+below the lifecycle controller's grace (40 s by default).
+
 Addresses: node *i* gets InternalIP 192.0.2.(i+1) for the first 254 nodes
 (TEST-NET-1, RFC 5737), then 198.18.0.0/15 (the range RFC 2544 sets aside
 for benchmarks): documentation and benchmark addresses, never routed.
