@@ -87,15 +87,8 @@ async def _leading(config: Config, component: str, make: Callable[[ApiClient], A
 
 
 async def scheduler(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    try:
-        from nodeos.scheduler import Scheduler
-    except ModuleNotFoundError as exc:  # being written (issue 3); this goes once it exists
-        if exc.name != "nodeos.scheduler":
-            raise
-        log.warning("scheduler: not available yet; pods stay Pending")
-        task_status.started()
-        await trio.sleep_forever()
     from nodeos.controllers.events import EventRecorder
+    from nodeos.scheduler import Scheduler
 
     async def schedule(api: ApiClient) -> None:
         await Scheduler(api, EventRecorder(api, "default-scheduler")).run()

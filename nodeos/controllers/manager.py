@@ -10,10 +10,6 @@ Each controller is supervised on its own (``nodeos.daemon.supervise``): a
 crash rebuilds and restarts that controller alone, with backoff, and the
 others carry on. The daemon runs the manager under leader election, so
 only one master's controllers act at a time.
-
-A module missing from the tree is skipped with a warning: controllers are
-still being written (issue 3), and a partial manager is more useful than
-none. This leniency goes once all of them exist.
 """
 
 from __future__ import annotations
@@ -64,7 +60,7 @@ async def run_controller_manager(api: ApiClient, config: Config, *,
     """Run every available controller until cancelled; started once all have synced."""
     from nodeos.daemon import supervise  # the daemon imports components lazily; so do we
 
-    modules = {name: module for name in CONTROLLERS if (module := _import(name)) is not None}
+    modules = {name: _import(name) for name in CONTROLLERS}
     async with trio.open_nursery() as nursery:
         for name, module in modules.items():
             await nursery.start(supervise, f"controller {name}", partial(_run_one, name, module, api, config))
@@ -80,16 +76,5 @@ async def _run_one(name: str, module: ModuleType, api: ApiClient, config: Config
     await controller.run(task_status=task_status)
 
 
-def _import(name: str) -> ModuleType | None:
-    qualified = f"nodeos.controllers.{name}"
-    try:
-        module = importlib.import_module(qualified)
-    except ModuleNotFoundError as exc:
-        if exc.name != qualified:
-            raise  # the module exists but imports something missing: a bug to see
-        log.warning("controller %s: module %s does not exist yet; skipped", name, qualified)
-        return None
-    if not callable(getattr(module, "build", None)):
-        log.warning("controller %s: %s has no build(api, recorder, config) yet; skipped", name, qualified)
-        return None
-    return module
+def _import(name: str) -> ModuleType:
+    return importlib.import_module(f"nodeos.controllers.{name}")

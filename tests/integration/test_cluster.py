@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import shutil
 import subprocess
@@ -17,10 +16,6 @@ from tests.cluster import Cluster
 from tests.daemon import node_is_ready
 
 KUBECTL = shutil.which("kubectl")
-
-
-def available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +66,6 @@ def test_workers_register_with_capacity_and_stay_ready(cluster, kubectl):
     assert all(f"worker-{i}   Ready    worker" in out for i in range(3)), out
 
 
-@pytest.mark.skipif(not available("nodeos.controllers.nodeipam"), reason="the node IPAM controller is not written yet")
 def test_each_worker_gets_its_own_pod_cidr(cluster):
     def cidrs() -> list[str] | None:
         found = [n["spec"].get("podCIDR") for n in cluster.nodes().values()]
@@ -99,7 +93,6 @@ def test_the_control_plane_holds_its_leases(cluster):
         assert lease["spec"]["holderIdentity"].startswith("master_")
 
 
-@pytest.mark.skipif(not available("nodeos.scheduler"), reason="the scheduler is not written yet")
 def test_a_pod_is_scheduled_and_runs(cluster, kubectl):
     kubectl("run", "hello", "--image=busybox", "--restart=Never")
 

@@ -8,7 +8,6 @@ whole story takes seconds; the bounds below add slack for a loaded machine.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import time
@@ -17,15 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.cluster import Cluster
 
 GRACE, EVICTION = 4, 4
-NEEDED = ("nodeos.scheduler", "nodeos.controllers.replicaset", "nodeos.controllers.deployment",
-          "nodeos.controllers.nodelifecycle")
-missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(bool(missing), reason=f"not written yet: {', '.join(missing)}")
 
 DEPLOYMENT = """
 apiVersion: apps/v1
