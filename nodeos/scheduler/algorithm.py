@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 from nodeos.scheduler.cache import SchedulerCache
 from nodeos.scheduler.info import NodeInfo, PodInfo
-from nodeos.scheduler.predicates import Predicate, failures, filters_for, pod_filters_for
+from nodeos.scheduler.predicates import (
+    RESOURCES,
+    Predicate,
+    failures,
+    filters_for,
+    fits_resources,
+    pod_filters_for,
+)
 from nodeos.scheduler.priorities import scores
 
 MIN_FEASIBLE_NODES = 100
@@ -77,25 +84,28 @@ class Algorithm:
         """Up to ``nodes_to_find`` nodes ``pod`` fits on, from a rotating start, and the
         reasons the examined others were rejected."""
         total = len(nodes)
+        if not total:
+            return [], Counter()
         wanted = nodes_to_find(total, self.percentage)
         groups = filters_for(pod)
-        quick = tuple(predicate for group in pod_filters_for(pod) for predicate in group)
+        # The common case, checked first: a clean node (see NodeInfo.clean) on which the
+        # pod's resources fit and its selector/ports predicates, if any, pass.
+        extra = tuple(p for group in pod_filters_for(pod) for p in group if p not in RESOURCES)
         feasible: list[NodeInfo] = []
         reasons: Counter[str] = Counter()
-        start = self.next_start % total if total else 0
+        start = self.next_start % total
         examined = 0
-        for i in range(total):
-            node = nodes[(start + i) % total]
+        for node in [*nodes[start:], *nodes[:start]]:
             examined += 1
-            # The common case first: a clean node that passes the pod's own predicates.
-            failed = [] if node.clean and _passes(quick, pod, node) else failures(groups, pod, node)
-            if failed:
-                reasons.update(failed)
-                continue
+            if not (node.clean and fits_resources(pod, node) and (not extra or _passes(extra, pod, node))):
+                failed = failures(groups, pod, node)
+                if failed:
+                    reasons.update(failed)
+                    continue
             feasible.append(node)
             if len(feasible) >= wanted:
                 break
-        self.next_start = (start + examined) % total if total else 0
+        self.next_start = (start + examined) % total
         return feasible, reasons
 
     def select(self, nodes: Sequence[NodeInfo], totals: Sequence[float]) -> NodeInfo:

@@ -159,6 +159,14 @@ def memory_fits(pod: PodInfo, node: NodeInfo) -> str | None:
     return None
 
 
+def fits_resources(pod: PodInfo, node: NodeInfo) -> bool:
+    """``pod_count``, ``cpu_fits`` and ``memory_fits`` at once, for the hot path of
+    filtering (one call per node instead of three); the three give the reasons."""
+    return (node.pod_count < node.allocatable_pods
+            and (not pod.cpu or node.requested_cpu + pod.cpu <= node.allocatable_cpu)
+            and (not pod.memory or node.requested_memory + pod.memory <= node.allocatable_memory))
+
+
 # -- putting them together ---------------------------------------------------------------
 
 RESOURCES: tuple[Predicate, ...] = (pod_count, cpu_fits, memory_fits)

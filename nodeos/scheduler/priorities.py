@@ -50,9 +50,10 @@ def balanced_allocation(pod: PodInfo, node: NodeInfo) -> float:
     neither runs out while the other idles: 100 * (1 - standard deviation), which
     for two fractions is half their difference."""
     cpu_total, memory_total = node.allocatable_cpu, node.allocatable_memory
-    cpu = min((node.requested_cpu + pod.cpu) / cpu_total, 1.0) if cpu_total > 0 else 1.0
-    memory = min((node.requested_memory + pod.memory) / memory_total, 1.0) if memory_total > 0 else 1.0
-    return (1.0 - abs(cpu - memory) / 2) * MAX_SCORE
+    cpu = (node.requested_cpu + pod.cpu) / cpu_total if cpu_total > 0 else 1.0
+    memory = (node.requested_memory + pod.memory) / memory_total if memory_total > 0 else 1.0
+    # fractions capped at 1 (conditionals, not min(): this runs for every candidate node)
+    return (1.0 - abs((cpu if cpu < 1.0 else 1.0) - (memory if memory < 1.0 else 1.0)) / 2) * MAX_SCORE
 
 
 # -- relative priorities (raw values, normalized over the candidates) -------------------

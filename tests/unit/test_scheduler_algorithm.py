@@ -111,7 +111,7 @@ def test_the_fast_path_for_clean_nodes_agrees_with_every_predicate() -> None:
     for i, kwargs in enumerate(variants):
         cache.set_node(node(f"n{i}", **kwargs))
     cache.assume(pod_info("full", host_port=80), "n6")
-    pods = [pod_info("plain"), pod_info("big", "2"), pod_info("port", host_port=80),
+    pods = [pod_info("plain"), pod_info("big", "2"), pod_info("mem", None, "9Gi"), pod_info("port", host_port=80),
             pod_info("ssd", node_selector={"disk": "ssd"}),
             pod_info("tolerant", "2", tolerations=[{"operator": "Exists"}])]
     for pod in pods:
