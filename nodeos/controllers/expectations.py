@@ -20,6 +20,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from nodeos.client import Informer, object_key
+from nodeos.controllers.pods import is_terminating
 
 EXPECTATIONS_TIMEOUT = 300.0
 
@@ -33,6 +37,29 @@ class _Pending:
 
 class Expectations:
     """Pending creations (a count) and deletions (pod keys) per owner key."""
+
+    def observe(self, pods: Informer, owner_key: Callable[[dict[str, Any]], str | None]) -> None:
+        """Lower the expectations as the ``pods`` informer sees pods of an
+        owner (``owner_key(pod)``, None for no owner) appear and go."""
+
+        def added(pod: dict[str, Any]) -> None:
+            key = owner_key(pod)
+            if key is not None:
+                self.creation_observed(key)
+                if is_terminating(pod):
+                    self.deletion_observed(key, object_key(pod))
+
+        def updated(old: dict[str, Any], new: dict[str, Any]) -> None:
+            key = owner_key(new)
+            if key is not None and is_terminating(new) and not is_terminating(old):
+                self.deletion_observed(key, object_key(new))
+
+        def deleted(pod: dict[str, Any]) -> None:
+            key = owner_key(pod)
+            if key is not None:
+                self.deletion_observed(key, object_key(pod))
+
+        pods.add_handlers(on_add=added, on_update=updated, on_delete=deleted)
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, timeout: float = EXPECTATIONS_TIMEOUT) -> None:
         self._clock = clock

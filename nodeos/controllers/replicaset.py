@@ -63,8 +63,7 @@ class ReplicaSetController(Controller):
         self.index = OwnerIndex(self.pods)
         self.expectations = Expectations()
         self.writes = trio.CapacityLimiter(WRITES_IN_FLIGHT)
-        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated,
-                               on_delete=self._pod_deleted)
+        self.expectations.observe(self.pods, self._owner_key)
 
     def selector(self, owner: Obj) -> LabelSelector:
         return owner_selector((owner.get("spec") or {}).get("selector"))
@@ -94,24 +93,6 @@ class ReplicaSetController(Controller):
         for owner in self.owners.list():
             if owner["metadata"].get("namespace") == namespace and self.selector(owner).matches(labels):
                 self.enqueue(owner)
-
-    def _pod_added(self, pod: Obj) -> None:
-        key = self._owner_key(pod)
-        if key is None:
-            return
-        self.expectations.creation_observed(key)
-        if podutil.is_terminating(pod):
-            self.expectations.deletion_observed(key, object_key(pod))
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        key = self._owner_key(new)
-        if key is not None and podutil.is_terminating(new) and not podutil.is_terminating(old):
-            self.expectations.deletion_observed(key, object_key(new))
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.deletion_observed(key, object_key(pod))
 
     # -- reconcile --------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class DaemonSetController(Controller):
         self.pods = self.informer(PODS, on_change=self._pod_changed)
         self.index = OwnerIndex(self.pods)
         self.expectations = Expectations()
-        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
+        self.expectations.observe(self.pods, self._owner_key)
 
     # -- events to keys ------------------------------------------------------------------
 
@@ -90,23 +90,6 @@ class DaemonSetController(Controller):
                 if ds["metadata"].get("namespace") == pod["metadata"].get("namespace") and \
                         selector(ds).matches(labels):
                     self.queue.add(object_key(ds))
-
-    def _pod_added(self, pod: Obj) -> None:
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.creation_observed(key)
-            if podutil.is_terminating(pod):
-                self.expectations.deletion_observed(key, object_key(pod))
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        key = self._owner_key(new)
-        if key is not None and podutil.is_terminating(new) and not podutil.is_terminating(old):
-            self.expectations.deletion_observed(key, object_key(new))
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.deletion_observed(key, object_key(pod))
 
     # -- reconcile ---------------------------------------------------------------------------
 
