@@ -92,6 +92,23 @@ def seconds_until_available(pod: dict[str, Any], min_ready_seconds: int, now: dt
     return max(left, 0.0)
 
 
+def availability(pods: list[dict[str, Any]], min_ready_seconds: int,
+                 now: dt.datetime) -> tuple[int, int, float | None]:
+    """(ready, available, seconds until the next ready pod becomes available or None)."""
+    ready = available = 0
+    wait: float | None = None
+    for pod in pods:
+        left = seconds_until_available(pod, min_ready_seconds, now)
+        if left is None:
+            continue
+        ready += 1
+        if left == 0:
+            available += 1
+        else:
+            wait = left if wait is None else min(wait, left)
+    return ready, available, wait
+
+
 def is_available(pod: dict[str, Any], min_ready_seconds: int, now: dt.datetime) -> bool:
     return seconds_until_available(pod, min_ready_seconds, now) == 0.0
 

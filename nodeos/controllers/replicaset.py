@@ -185,19 +185,9 @@ def replica_status(owner: Obj, pods: list[Obj], now: dt.datetime, error: Excepti
     spec = owner.get("spec") or {}
     min_ready = int(spec.get("minReadySeconds") or 0)
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    fully_labeled = ready = available = 0
-    wait: float | None = None
-    for pod in pods:
-        labels = pod["metadata"].get("labels") or {}
-        fully_labeled += all(labels.get(k) == v for k, v in template_labels.items())
-        left = podutil.seconds_until_available(pod, min_ready, now)
-        if left is None:
-            continue
-        ready += 1
-        if left == 0:
-            available += 1
-        else:
-            wait = left if wait is None else min(wait, left)
+    fully_labeled = sum(all((p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items())
+                        for p in pods)
+    ready, available, wait = podutil.availability(pods, min_ready, now)
     status: Obj = {"replicas": len(pods)}
     for field, value in (("fullyLabeledReplicas", fully_labeled), ("readyReplicas", ready),
                          ("availableReplicas", available),

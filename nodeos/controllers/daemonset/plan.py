@@ -83,26 +83,17 @@ class Plan:
 
     def status(self) -> tuple[Obj, float | None]:
         """The DaemonSet's status, and when a ready pod becomes available (for minReadySeconds)."""
-        current = ready = available = updated = misscheduled = 0
-        wait: float | None = None
+        updated = misscheduled = 0
+        running: list[Obj] = []  # the pod counted for each node that should run one
         for node, pods in self.by_node.items():
             alive = [p for p in pods if (p.get("status") or {}).get("phase") != "Failed"]
             if node not in self.should_run:
                 misscheduled += bool(alive)
-                continue
-            if not alive:
-                continue
-            current += 1
-            pod = alive[0]
-            updated += self._current(pod)
-            left = podutil.seconds_until_available(pod, self.min_ready, self.now)
-            if left is None:
-                continue
-            ready += 1
-            if left == 0:
-                available += 1
-            else:
-                wait = left if wait is None else min(wait, left)
+            elif alive:
+                running.append(alive[0])
+                updated += self._current(alive[0])
+        current = len(running)
+        ready, available, wait = podutil.availability(running, self.min_ready, self.now)
         desired = len(self.should_run)
         status = {"currentNumberScheduled": current, "numberMisscheduled": misscheduled,
                   "desiredNumberScheduled": desired, "numberReady": ready,
