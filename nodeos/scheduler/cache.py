@@ -77,10 +77,6 @@ class SchedulerCache:
     def is_assumed(self, key: str) -> bool:
         return key in self._assumed
 
-    def owner_count(self, owner_uid: str, node_name: str) -> int:
-        counts = self._owners.get(owner_uid)
-        return counts.get(node_name, 0) if counts else 0
-
     def owner_counts(self, owner_uid: str) -> dict[str, int]:
         """Pods of ``owner_uid`` per node name (nodes without any are absent)."""
         return self._owners.get(owner_uid) or {}

@@ -131,9 +131,9 @@ def test_assume_confirm_and_forget() -> None:
     cache.assume(p, "n1")
     n1 = cache.node("n1")
     assert (n1.requested_cpu, n1.requested_memory, n1.pod_count) == (500, GI, 1)
-    assert cache.owner_count("uid-rs", "n1") == 1 and cache.is_assumed("default/p")
+    assert cache.owner_counts("uid-rs") == {"n1": 1} and cache.is_assumed("default/p")
     cache.forget("default/p")
-    assert (n1.requested_cpu, n1.pod_count) == (0, 0) and cache.owner_count("uid-rs", "n1") == 0
+    assert (n1.requested_cpu, n1.pod_count) == (0, 0) and cache.owner_counts("uid-rs") == {}
 
     cache.assume(p, "n1")
     cache.finish_binding("default/p", now=100)
