@@ -172,6 +172,19 @@ class OwnerIndex:
     def orphans(self, namespace: str | None) -> list[Obj]:
         return self._objects(self._orphans.get(namespace or "", ()))
 
+    def candidates(self, owner: Obj) -> list[Obj]:
+        """What ``owner`` may claim: what it controls, and its namespace's orphans."""
+        metadata = owner["metadata"]
+        return self.owned_by(metadata["uid"]) + self.orphans(metadata.get("namespace"))
+
+    async def claim(self, api: ApiClient, owner: Obj, owner_resource: Resource, selector: LabelSelector,
+                    keep: Callable[[Obj], bool]) -> list[Obj]:
+        """Adopt and release by ``selector`` among the candidates ``keep`` accepts;
+        return the objects ``owner`` then controls."""
+        claimer = Claimer(api, self._informer.resource, owner, owner_resource,
+                          lambda obj: selector.matches(obj["metadata"].get("labels") or {}))
+        return await claimer.claim([obj for obj in self.candidates(owner) if keep(obj)])
+
     def _objects(self, keys: Any) -> list[Obj]:
         found = (self._informer.get(key) for key in sorted(keys))
         return [obj for obj in found if obj is not None]

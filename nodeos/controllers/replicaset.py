@@ -35,7 +35,7 @@ from nodeos.controllers import pods as podutil
 from nodeos.controllers.base import Controller, Requeue
 from nodeos.controllers.events import EventRecorder
 from nodeos.controllers.expectations import Expectations
-from nodeos.controllers.ownership import Claimer, OwnerIndex, controller_ref, owner_reference, owner_selector
+from nodeos.controllers.ownership import OwnerIndex, controller_ref, owner_reference, owner_selector
 from nodeos.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,7 @@ class ReplicaSetController(Controller):
             raise Requeue(wait)
 
     async def _claim(self, owner: Obj) -> list[Obj]:
-        meta = owner["metadata"]
-        candidates = self.index.owned_by(meta["uid"]) + self.index.orphans(meta.get("namespace"))
-        selector = self.selector(owner)
-        claimer = Claimer(self.api, PODS, owner, self.resource,
-                          lambda pod: selector.matches(pod["metadata"].get("labels") or {}))
-        return await claimer.claim([pod for pod in candidates if podutil.is_active(pod)])
+        return await self.index.claim(self.api, owner, self.resource, self.selector(owner), podutil.is_active)
 
     async def _manage(self, key: str, owner: Obj, pods: list[Obj]) -> Exception | None:
         """Create or delete pods towards ``spec.replicas``; the first error, if any."""

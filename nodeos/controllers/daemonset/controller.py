@@ -40,7 +40,7 @@ from nodeos.controllers.daemonset.plan import Plan
 from nodeos.controllers.daemonset.pods import daemon_pod, target_node
 from nodeos.controllers.events import EventRecorder
 from nodeos.controllers.expectations import Expectations
-from nodeos.controllers.ownership import Claimer, OwnerIndex, controller_ref
+from nodeos.controllers.ownership import OwnerIndex, controller_ref
 from nodeos.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,8 @@ class DaemonSetController(Controller):
             raise Requeue(wait)
 
     async def _claim(self, ds: Obj) -> list[Obj]:
-        meta = ds["metadata"]
-        candidates = self.index.owned_by(meta["uid"]) + self.index.orphans(meta.get("namespace"))
-        chosen = selector(ds)
-        claimer = Claimer(self.api, PODS, ds, DAEMONSETS,
-                          lambda pod: chosen.matches(pod["metadata"].get("labels") or {}))
-        return await claimer.claim([pod for pod in candidates if not podutil.is_terminating(pod)])
+        return await self.index.claim(self.api, ds, DAEMONSETS, selector(ds),
+                                      lambda pod: not podutil.is_terminating(pod))
 
     async def _create(self, key: str, ds: Obj, nodes: list[str]) -> Exception | None:
         if not nodes:
