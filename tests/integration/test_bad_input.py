@@ -111,7 +111,9 @@ def test_body_over_3mib_is_413(http):
     big = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big", "annotations": {"a": "x" * (3 << 20)}}}
     response = http.post("/api/v1/namespaces/default/pods", json=big)
     assert response.status_code == 413
+    assert response.headers["connection"] == "close"  # the unread rest of the body spoils the connection
     assert_clean(response)
+    assert http.get("/api/v1/namespaces/default/pods").status_code == 200  # the client reconnects
 
 
 @pytest.mark.parametrize("method,path,params,code,reason", [

@@ -130,5 +130,9 @@ async def send_json(send: Send, status: int, obj: Any) -> None:
 
 
 async def send_error(send: Send, error: ApiError) -> None:
-    extra = [(b"retry-after", str(error.retry_after).encode())] if error.retry_after else None
+    extra = [(b"retry-after", str(error.retry_after).encode())] if error.retry_after else []
+    if error.code == 413:
+        # The rest of the oversized body is still on its way and will not be
+        # read: the connection cannot carry another request.
+        extra.append((b"connection", b"close"))
     await send_bytes(send, error.code, json.dumps(error.status()).encode(), extra=extra)
