@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -146,6 +147,16 @@ class Cluster:
             time.sleep(0.1)
         logs = "\n".join(f"--- {w.name}:\n{w.log()}" for w in self.workers if w.name in wanted)
         raise RuntimeError(f"nodes {sorted(wanted)} not all Ready after {timeout}s\n{logs}")
+
+    def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> float:
+        """Poll until ``check()`` is truthy; return the seconds it took, or fail
+        the test with ``what`` and every process's log."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if check():
+                return time.monotonic() - start
+            time.sleep(0.1)
+        raise AssertionError(f"not within {timeout}s: {what}\n{self.logs()}")
 
     def logs(self) -> str:
         """The tail of every process's log, for assertion messages."""

@@ -12,16 +12,14 @@ once the simulated agents report the new pods Ready.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.cluster import Cluster
+from tests.kubectl import run_kubectl
 
 pytestmark = pytest.mark.e2e
-KUBECTL = shutil.which("kubectl")
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -54,16 +52,11 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
 
 @pytest.fixture
 def kubectl(cluster: Cluster, tmp_path) -> Callable[..., str]:
-    if KUBECTL is None:
-        pytest.fail("kubectl is not installed; it is part of the test environment")
     kubeconfig = cluster.kubeconfig()
 
     def run(*args: str, input: str | None = None) -> str:
-        cmd = [KUBECTL, f"--kubeconfig={kubeconfig}", f"--cache-dir={tmp_path / 'kube-cache'}", *args]
-        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=90)
-        assert result.returncode == 0, (f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}\n"
-                                        f"{cluster.logs()}")
-        return result.stdout
+        return run_kubectl(kubeconfig, tmp_path / "kube-cache", *args, input=input, timeout=90,
+                           context=cluster.logs()).stdout
 
     return run
 

@@ -4,17 +4,13 @@ orphan (the dependents stay, unowned), and a namespace deletion that empties it.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.cluster import Cluster
-
-KUBECTL = shutil.which("kubectl") or "kubectl"
+from tests.kubectl import run_kubectl
 
 
 def deployment(name: str, namespace: str = "default", replicas: int = 2) -> str:
@@ -46,27 +42,15 @@ def replicasets(cluster: Cluster, app: str) -> list[dict[str, Any]]:
     return items(cluster, "/apis/apps/v1/namespaces/default/replicasets", app)
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str, cluster: Cluster) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}\n{cluster.logs()}")
-
-
 def test_cascading_deletion_through_kubectl(tmp_path):
     with Cluster(tmp_path, workers=2) as cluster:
         def kubectl(*args: str, input: str | None = None) -> str:
-            result = subprocess.run([KUBECTL, f"--kubeconfig={cluster.kubeconfig()}",
-                                     f"--cache-dir={tmp_path / 'kube-cache'}", *args],
-                                    input=input, capture_output=True, text=True, timeout=60)
-            assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}\n{cluster.logs()}"
-            return result.stdout
+            return run_kubectl(cluster.kubeconfig(), tmp_path / "kube-cache", *args, input=input,
+                               context=cluster.logs()).stdout
 
         def running(app: str, count: int) -> None:
-            wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in pods(cluster, app)) == count, 20,
-                     f"{count} {app} pods Running", cluster)
+            cluster.wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in pods(cluster, app)) == count,
+                             20, f"{count} {app} pods Running")
 
         kubectl("create", "namespace", "doomed")
         for name in ("back", "fore", "orphaned"):
@@ -74,11 +58,11 @@ def test_cascading_deletion_through_kubectl(tmp_path):
         kubectl("apply", "-f", "-", input=deployment("inside", "doomed"))
         for name in ("back", "fore", "orphaned"):
             running(name, 2)
-        wait_for(lambda: len(pods(cluster, "inside", "doomed")) == 2, 20, "pods in the namespace", cluster)
+        cluster.wait_for(lambda: len(pods(cluster, "inside", "doomed")) == 2, 20, "pods in the namespace")
 
         kubectl("delete", "deployment", "back")  # background: kubectl returns, the collector follows
-        wait_for(lambda: not replicasets(cluster, "back") and not pods(cluster, "back"), 20,
-                 "background: ReplicaSet and pods gone", cluster)
+        cluster.wait_for(lambda: not replicasets(cluster, "back") and not pods(cluster, "back"), 20,
+                         "background: ReplicaSet and pods gone")
 
         kubectl("delete", "deployment", "fore", "--cascade=foreground")  # waits for the Deployment to go
         assert not replicasets(cluster, "fore") and not pods(cluster, "fore")  # which goes last

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,8 +12,7 @@ import pytest
 
 from tests.cluster import Cluster
 from tests.daemon import node_is_ready
-
-KUBECTL = shutil.which("kubectl")
+from tests.kubectl import run_kubectl
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +23,10 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
 
 @pytest.fixture
 def kubectl(cluster: Cluster, tmp_path) -> Callable[..., str]:
-    if KUBECTL is None:
-        pytest.fail("kubectl is not installed; it is part of the test environment")
     kubeconfig = cluster.kubeconfig()
 
     def run(*args: str) -> str:
-        cmd = [KUBECTL, f"--kubeconfig={kubeconfig}", f"--cache-dir={tmp_path / 'kube-cache'}", *args]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-        return result.stdout
+        return run_kubectl(kubeconfig, tmp_path / "kube-cache", *args).stdout
 
     return run
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,10 +13,10 @@ import pytest
 
 from tests.cluster import Cluster
 from tests.daemon import Daemon
+from tests.kubectl import run_kubectl
 from tests.unit.test_protobuf import body as protobuf_body
 from tests.unit.test_protobuf import msg
 
-KUBECTL = shutil.which("kubectl")
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
@@ -117,13 +115,10 @@ def test_protobuf_eviction_is_decoded(http, namespace):
 
 @pytest.fixture
 def kubectl(daemon: Daemon, tmp_path):
-    if KUBECTL is None:
-        pytest.fail("kubectl is not installed; it is part of the test environment")
     kubeconfig = daemon.kubeconfig()
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        cmd = [KUBECTL, f"--kubeconfig={kubeconfig}", f"--cache-dir={tmp_path / 'kube-cache'}", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        return run_kubectl(kubeconfig, tmp_path / "kube-cache", *args, check=False)
 
     return run
 
@@ -216,39 +211,27 @@ def running_by_node(cluster: Cluster, app: str) -> dict[str, int]:
                         if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")))
 
 
-def wait_for(check, timeout: float, what: str, cluster: Cluster) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}\n{cluster.logs()}")
-
-
 def test_drain_of_a_simulated_node_moves_its_pods_and_daemon_pods_follow_nodes(tmp_path):
     with Cluster(tmp_path, workers=2) as cluster:
         def kubectl(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-            return subprocess.run([KUBECTL or "kubectl", f"--kubeconfig={cluster.kubeconfig()}",
-                                   f"--cache-dir={tmp_path / 'kube-cache'}", *args],
-                                  input=input, capture_output=True, text=True, timeout=60)
+            return run_kubectl(cluster.kubeconfig(), tmp_path / "kube-cache", *args, input=input, check=False)
 
         assert kubectl("apply", "-f", "-", input=WORKLOADS).returncode == 0
-        wait_for(lambda: sum(running_by_node(cluster, "web").values()) == 4, 20, "4 web pods Running", cluster)
-        wait_for(lambda: running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1}, 20,
-                 "a daemon pod Running on each worker", cluster)
+        cluster.wait_for(lambda: sum(running_by_node(cluster, "web").values()) == 4, 20, "4 web pods Running")
+        cluster.wait_for(lambda: running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1}, 20,
+                         "a daemon pod Running on each worker")
 
         drained = kubectl("drain", "worker-0", "--ignore-daemonsets", "--delete-emptydir-data", "--force",
                           "--timeout=40s")
         assert drained.returncode == 0, drained.stderr
         assert "node/worker-0 drained" in drained.stdout
-        wait_for(lambda: running_by_node(cluster, "web") == {"worker-1": 4}, 20, "web pods moved off worker-0",
-                 cluster)
+        cluster.wait_for(lambda: running_by_node(cluster, "web") == {"worker-1": 4}, 20, "web pods moved off worker-0")
         assert running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1}  # daemon pods stay
         assert cluster.nodes()["worker-0"]["spec"]["unschedulable"] is True
 
         cluster.add_worker()  # a node joins: it gets its daemon pod
-        wait_for(lambda: running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1, "worker-2": 1}, 20,
-                 "a daemon pod on the new worker", cluster)
+        cluster.wait_for(lambda: running_by_node(cluster, "agent") == {"worker-0": 1, "worker-1": 1, "worker-2": 1}, 20,
+                         "a daemon pod on the new worker")
         status = httpx.get(f"{cluster.url}/apis/apps/v1/namespaces/default/daemonsets/agent", timeout=5).json()
         assert status["status"]["desiredNumberScheduled"] == 3
         assert kubectl("uncordon", "worker-0").returncode == 0

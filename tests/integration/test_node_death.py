@@ -8,16 +8,13 @@ whole story takes seconds; the bounds below add slack for a loaded machine.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.cluster import Cluster
+from tests.kubectl import run_kubectl
 
 GRACE, EVICTION = 4, 4
 
@@ -49,30 +46,18 @@ def ready_status(cluster: Cluster, name: str) -> str | None:
     return next((c["status"] for c in node["status"].get("conditions", []) if c["type"] == "Ready"), None)
 
 
-def wait(check: Callable[[], Any], timeout: float, what: str, cluster: Cluster) -> float:
-    """Poll until ``check()`` is truthy; return the seconds it took."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}\n{cluster.logs()}")
-
-
 def test_pods_of_a_killed_worker_are_replaced_elsewhere(tmp_path):
     with Cluster(tmp_path, workers=3, node_grace_seconds=GRACE, eviction_seconds=EVICTION) as cluster:
-        subprocess.run([shutil.which("kubectl") or "kubectl", f"--kubeconfig={cluster.kubeconfig()}",
-                        f"--cache-dir={tmp_path / 'kube-cache'}", "apply", "-f", "-"],
-                       input=DEPLOYMENT, text=True, check=True, capture_output=True, timeout=60)
-        wait(lambda: len(running_pods(cluster)) == 6, 20, "6 pods Running", cluster)
+        run_kubectl(cluster.kubeconfig(), tmp_path / "kube-cache", "apply", "-f", "-", input=DEPLOYMENT)
+        cluster.wait_for(lambda: len(running_pods(cluster)) == 6, 20, "6 pods Running")
         per_node = Counter(p["spec"]["nodeName"] for p in running_pods(cluster))
         assert len(per_node) == 3, per_node  # spread over the three workers
         victim = per_node.most_common(1)[0][0]
         doomed = {p["metadata"]["name"] for p in running_pods(cluster) if p["spec"]["nodeName"] == victim}
 
         cluster.kill_worker(cluster.node_names.index(victim))
-        unknown_after = wait(lambda: ready_status(cluster, victim) == "Unknown", GRACE + 6,
-                             f"{victim} Ready=Unknown", cluster)
+        unknown_after = cluster.wait_for(lambda: ready_status(cluster, victim) == "Unknown", GRACE + 6,
+                                         f"{victim} Ready=Unknown")
         taints = {(t["key"], t["effect"]) for t in cluster.nodes()[victim]["spec"].get("taints", [])}
         assert ("node.kubernetes.io/unreachable", "NoExecute") in taints
 
@@ -81,7 +66,7 @@ def test_pods_of_a_killed_worker_are_replaced_elsewhere(tmp_path):
             names = {p["metadata"]["name"] for p in pods}
             return len(pods) == 6 and not names & doomed and all(p["spec"]["nodeName"] != victim for p in pods)
 
-        replaced_after = wait(replaced, GRACE + EVICTION + 15, "6 pods Running on the living nodes", cluster)
+        replaced_after = cluster.wait_for(replaced, GRACE + EVICTION + 15, "6 pods Running on the living nodes")
         print(f"{victim} Unknown {unknown_after:.1f}s after SIGKILL; its pods replaced "
               f"{unknown_after + replaced_after:.1f}s after (grace {GRACE}s + eviction {EVICTION}s)")
         assert unknown_after >= GRACE - 1.5  # not before the grace period (heartbeats every second)
@@ -94,4 +79,4 @@ def test_pods_of_a_killed_worker_are_replaced_elsewhere(tmp_path):
             keys = {t["key"] for t in node["spec"].get("taints", [])}
             return ready_status(cluster, victim) == "True" and "node.kubernetes.io/unreachable" not in keys
 
-        wait(healthy, 10, f"{victim} Ready and untainted after its restart", cluster)
+        cluster.wait_for(healthy, 10, f"{victim} Ready and untainted after its restart")

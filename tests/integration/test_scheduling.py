@@ -8,8 +8,6 @@ namespace and puts back any label, taint or cordon it sets on a node.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,8 +17,8 @@ import httpx
 import pytest
 
 from tests.cluster import Cluster
+from tests.kubectl import run_kubectl
 
-KUBECTL = shutil.which("kubectl")
 Kubectl = Callable[..., str]
 
 
@@ -32,15 +30,10 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
 
 @pytest.fixture
 def kubectl(cluster: Cluster, tmp_path) -> Kubectl:
-    if KUBECTL is None:
-        pytest.fail("kubectl is not installed; it is part of the test environment")
     kubeconfig = cluster.kubeconfig()
 
     def run(*args: str, input: str | None = None) -> str:
-        cmd = [KUBECTL, f"--kubeconfig={kubeconfig}", f"--cache-dir={tmp_path / 'kube-cache'}", *args]
-        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-        return result.stdout
+        return run_kubectl(kubeconfig, tmp_path / "kube-cache", *args, input=input).stdout
 
     return run
 
