@@ -146,16 +146,8 @@ class ApiError(NodeosError):
         return cls(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}")
 
     @classmethod
-    def not_acceptable(cls, accept: str) -> ApiError:
-        return cls(406, "NotAcceptable", f"only the following media types are accepted: application/json, not {accept}")
-
-    @classmethod
     def forbidden(cls, message: str) -> ApiError:
         return cls(403, "Forbidden", message)
-
-    @classmethod
-    def unauthorized(cls) -> ApiError:
-        return cls(401, "Unauthorized", "Unauthorized")
 
     @classmethod
     def internal(cls, message: str) -> ApiError:

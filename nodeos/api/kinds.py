@@ -33,10 +33,6 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
-    def group_version(self) -> str:
-        return self.api_version
-
-    @property
     def list_kind_name(self) -> str:
         return self.list_kind or f"{self.kind}List"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import random
@@ -40,11 +39,6 @@ def for_storage(obj: dict[str, Any]) -> bytes:
     finally:
         if rv is not None:
             metadata["resourceVersion"] = rv
-
-
-def deep_copy(obj: dict[str, Any]) -> dict[str, Any]:
-    """A private copy: objects from the cache are shared and never modified."""
-    return copy.deepcopy(obj)
 
 
 def spec_part(obj: dict[str, Any]) -> dict[str, Any]:
