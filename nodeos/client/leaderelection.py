@@ -45,6 +45,7 @@ __all__ = ["LEASES", "lead"]
 log = logging.getLogger(__name__)
 LEASES = by_plural("coordination.k8s.io", "v1", "leases")
 RELEASE_TIMEOUT = 5.0
+RELEASE_ATTEMPTS = 5
 
 
 async def lead(api: ApiClient, lease_name: str, identity: str, fn: Callable[[], Awaitable[Any]], *,
@@ -159,17 +160,29 @@ class _Lease:
         }
 
     async def release(self) -> None:
-        """Clear holderIdentity if we still hold the Lease, so a successor takes it at once."""
-        try:
-            current = await self.api.get(LEASES, self.name, self.namespace)
-            spec = current.get("spec") or {}
-            if spec.get("holderIdentity") != self.identity:
+        """Clear holderIdentity if we still hold the Lease, so a successor takes it at once.
+
+        A renewal cancelled mid-flight may still land after our read; its write then makes
+        ours conflict, so a conflict re-reads and tries again.
+        """
+        for _ in range(RELEASE_ATTEMPTS):
+            try:
+                current = await self.api.get(LEASES, self.name, self.namespace)
+                spec = current.get("spec") or {}
+                if spec.get("holderIdentity") != self.identity:
+                    return
+                released = {**spec, "holderIdentity": "", "renewTime": _micro_time()}
+                await self.api.update(LEASES, {**current, "spec": released})
+                log.info("%s: %s released the lease", self.name, self.identity)
                 return
-            released = {**spec, "holderIdentity": "", "renewTime": _micro_time()}
-            await self.api.update(LEASES, {**current, "spec": released})
-            log.info("%s: %s released the lease", self.name, self.identity)
-        except (ApiError, ApiUnavailable) as exc:
-            log.info("%s: could not release the lease: %s", self.name, exc)
+            except ApiError as exc:
+                if exc.code != 409:
+                    log.info("%s: could not release the lease: %s", self.name, exc)
+                    return
+            except ApiUnavailable as exc:
+                log.info("%s: could not release the lease: %s", self.name, exc)
+                return
+            await trio.sleep(0.05)
 
 
 def _expired(spec: dict[str, Any]) -> bool:
