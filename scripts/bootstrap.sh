@@ -24,6 +24,17 @@ ensure_command() {
     command -v "$1" >/dev/null || apt_install "$2"
 }
 
+# Podman with what it needs on these hosts: runc (crun refuses hybrid cgroups),
+# catatonit (the pause image), and busybox-static (the tests' image, built locally).
+ensure_podman() {
+    local missing=()
+    command -v podman >/dev/null || missing+=(podman)
+    command -v runc >/dev/null || missing+=(runc)
+    [[ -x /usr/libexec/podman/catatonit ]] || command -v catatonit >/dev/null || missing+=(catatonit)
+    [[ -x /bin/busybox ]] || missing+=(busybox-static)
+    if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+}
+
 # A Python 3.11+ that can make a venv with pip (Debian splits venv out).
 ensure_python() {
     if ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

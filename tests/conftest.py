@@ -28,3 +28,21 @@ async def api(tmp_path):
 
     async with running_api(tmp_path / "api") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def test_image() -> str:
+    """The busybox test image, built locally (these machines cannot pull)."""
+    from tests.podman import ensure_test_image
+
+    return ensure_test_image()
+
+
+@pytest.fixture(scope="session")
+def podman_socket(tmp_path_factory):
+    """A libpod API service of the test session's own; yields its socket path."""
+    from tests.podman import PodmanService
+
+    service = PodmanService(tmp_path_factory.mktemp("podman") / "podman.sock").start()
+    yield service.socket
+    service.stop()
