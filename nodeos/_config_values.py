@@ -18,18 +18,23 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_CAPACITY",
+    "DEFAULT_RESERVED",
     "DISABLEABLE",
     "ROLES",
     "RUNTIMES",
     "Address",
+    "absolute_path",
     "address",
     "backend",
     "capacity",
     "data_dir",
     "disable",
+    "host_ip",
     "ipv4_network",
     "node_cidr_size",
     "node_name",
+    "optional_path",
+    "port",
     "positive",
     "quote",
     "role",
@@ -41,6 +46,7 @@ __all__ = [
 
 ROLES = ("master", "worker", "all")
 DEFAULT_CAPACITY: dict[str, str | int] = {"cpu": "4", "memory": "8Gi", "pods": 110}
+DEFAULT_RESERVED: dict[str, str | int] = {"cpu": "100m", "memory": "256Mi"}
 # "podman" is the real runtime (the node agent issue) and the default; "simulated" runs nothing.
 RUNTIMES = ("podman", "simulated")
 
@@ -212,10 +218,10 @@ _CAPACITY_NAMES = ("cpu", "memory", "pods", "ephemeral-storage")
 
 
 def capacity(value: dict[str, Any]) -> dict[str, str | int]:
-    """Resource quantities, merged over the defaults so ``{ cpu = "8" }`` keeps memory and pods."""
+    """Resource quantities; the caller lays them over what the host (or a simulated node) has."""
     from nodeos.api.model.quantity import parse_quantity  # the API model is only needed here
 
-    merged = dict(DEFAULT_CAPACITY)
+    merged: dict[str, str | int] = {}
     for name, quantity in value.items():
         if name not in _CAPACITY_NAMES:
             raise ValueError(f"unknown resource {quote(name)} (known: {', '.join(_CAPACITY_NAMES)})")
@@ -233,3 +239,29 @@ def capacity(value: dict[str, Any]) -> dict[str, str | int]:
                 raise ValueError(f"{name}: {quote(quantity)} is not a positive quantity like \"4\" or \"8Gi\"")
         merged[name] = quantity
     return merged
+
+
+def host_ip(value: str) -> str:
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{quote(value)} is not an IP address") from None
+    if ip.is_unspecified or ip.is_multicast:
+        raise ValueError(f"{quote(value)} cannot be a node's address")
+    return str(ip)
+
+
+def port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"{value} is out of range 1-65535")
+    return value
+
+
+def absolute_path(value: str) -> Path:
+    if not value.startswith("/"):
+        raise ValueError(f"{quote(value)} must be an absolute path")
+    return Path(value)
+
+
+def optional_path(value: str) -> Path | None:
+    return absolute_path(value) if value else None

@@ -23,8 +23,15 @@ a valid master node):
     eviction_seconds = 300             # and its pods are evicted this long after that
     [agent]
     runtime = "podman"                 # or "simulated": a simulator that runs nothing
-    capacity = { cpu = "4", memory = "8Gi", pods = 110 }  # what a simulated node offers
+    capacity = { cpu = "4" }           # overrides what the host has (a simulated node: cpu 4, 8Gi, 110 pods)
+    reserved = { cpu = "100m", memory = "256Mi" }  # kept for the system: allocatable = capacity - reserved
     heartbeat_seconds = 10
+    address = "10.0.0.2"               # the node's InternalIP; default: the address of the default route
+    port = 10250                       # the agent's port for logs and exec, which the API server forwards to
+    [podman]
+    socket = "/run/nodeos/podman.sock" # the libpod API socket
+    manage = true                      # start `podman system service` on it when nothing answers
+    containers_conf = ""               # CONTAINERS_CONF for the managed service ("" = Podman's own)
 
 Why a table of keys rather than hand-written parsing: every key is read,
 type-checked, defaulted and reported the same way, and an error always names
@@ -47,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeos import _config_values as values
-from nodeos._config_values import DEFAULT_CAPACITY, ROLES, RUNTIMES, Address
+from nodeos._config_values import DEFAULT_RESERVED, ROLES, RUNTIMES, Address
 from nodeos.errors import ConfigError
 
 try:
@@ -65,6 +72,7 @@ __all__ = [
     "Config",
     "ControllersConfig",
     "NodeConfig",
+    "PodmanConfig",
     "StoreConfig",
     "build",
     "default_config",
@@ -110,9 +118,20 @@ class ControllersConfig:
 @dataclass(frozen=True)
 class AgentConfig:
     runtime: str = "podman"
-    # Resource name -> quantity as written (pods as an integer): what the node reports.
-    capacity: Mapping[str, str | int] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
+    # Resource name -> quantity as written (pods as an integer), over what the host has (or, for a
+    # simulated node, over DEFAULT_CAPACITY).
+    capacity: Mapping[str, str | int] = field(default_factory=dict)
     heartbeat_seconds: int = 10
+    reserved: Mapping[str, str | int] = field(default_factory=lambda: dict(DEFAULT_RESERVED))
+    address: str | None = None  # the InternalIP; None: the host's default-route address
+    port: int = 10250
+
+
+@dataclass(frozen=True)
+class PodmanConfig:
+    socket: Path = Path("/run/nodeos/podman.sock")
+    manage: bool = True
+    containers_conf: Path | None = None  # None: Podman's own search for containers.conf
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,7 @@ class Config:
     cluster: ClusterConfig
     controllers: ControllersConfig = field(default_factory=ControllersConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    podman: PodmanConfig = field(default_factory=PodmanConfig)
     source: Path | None = None  # the file it was loaded from; None when built in code
 
 
@@ -172,8 +192,16 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
     )),
     "agent": (AgentConfig, (
         _Key("runtime", values.runtime, "podman"),
-        _Key("capacity", values.capacity, lambda: dict(DEFAULT_CAPACITY), dict),
+        _Key("capacity", values.capacity, lambda: {}, dict),
         _Key("heartbeat_seconds", values.positive, 10, int),
+        _Key("reserved", values.capacity, lambda: dict(DEFAULT_RESERVED), dict),
+        _Key("address", values.host_ip, None),
+        _Key("port", values.port, 10250, int),
+    )),
+    "podman": (PodmanConfig, (
+        _Key("socket", values.absolute_path, "/run/nodeos/podman.sock"),
+        _Key("manage", bool, True, bool),
+        _Key("containers_conf", values.optional_path, ""),
     )),
 }
 
@@ -340,8 +368,10 @@ def dump(config: Config) -> str:
 
 
 def _toml_value(value: Any) -> str:
-    """A value as TOML: integers stay integers, tables are inline, the rest is a string."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A value as TOML: integers and booleans stay so, tables are inline, the rest is a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from nodeos._config_values import DEFAULT_CAPACITY
 from nodeos.config import Config
 from nodeos.errors import ConfigError
 
@@ -117,7 +118,8 @@ async def agent(config: Config, *, task_status: trio.TaskStatus[None] = trio.TAS
     roles = ("worker",) if worker else ("control-plane", "worker")
     server = config.api.server if worker and config.api.server else _local_server(config)
     async with _client(server, "agent") as api:
-        node = NodeAgent(api, config.node.name, SimulatedRuntime(), capacity=config.agent.capacity,
+        capacity = {**DEFAULT_CAPACITY, **config.agent.capacity}
+        node = NodeAgent(api, config.node.name, SimulatedRuntime(), capacity=capacity,
                          heartbeat_seconds=config.agent.heartbeat_seconds,
                          addresses=default_addresses(config.node.name), roles=roles)
         await node.run(task_status=task_status)

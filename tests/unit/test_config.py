@@ -37,7 +37,11 @@ def test_empty_file_gives_the_defaults(monkeypatch):
     assert c.cluster.node_cidr_size == 24
     assert (c.controllers.node_grace_seconds, c.controllers.eviction_seconds) == (40, 300)
     assert c.agent.runtime == "podman"  # the simulator is never the default
-    assert c.agent.capacity == {"cpu": "4", "memory": "8Gi", "pods": 110}
+    assert c.agent.capacity == {}  # the host's own (a simulated node's: DEFAULT_CAPACITY)
+    assert c.agent.reserved == {"cpu": "100m", "memory": "256Mi"}
+    assert (c.agent.address, c.agent.port) == (None, 10250)
+    assert c.podman.socket == Path("/run/nodeos/podman.sock") and c.podman.manage
+    assert c.podman.containers_conf is None
     assert c.agent.heartbeat_seconds == 10
     assert c.api.server is None
     assert c.node.disable == ()
@@ -135,6 +139,13 @@ def test_ipv6_address_round_trips():
     ('[agent]\ncapacity = { memory = "-1Gi" }\n', "[agent] capacity", "not a positive quantity"),
     ('[agent]\ncapacity = { cpu = 4 }\n', "[agent] capacity", "cpu: expected a quantity string"),
     ('[agent]\ncapacity = { pods = "110" }\n', "[agent] capacity", "pods: \"110\" must be a positive integer"),
+    ('[agent]\naddress = "somewhere"\n', "[agent] address", '"somewhere" is not an IP address'),
+    ('[agent]\naddress = "0.0.0.0"\n', "[agent] address", "cannot be a node's address"),
+    ('[agent]\nport = 70000\n', "[agent] port", "out of range"),
+    ('[agent]\nreserved = { cpu = "x" }\n', "[agent] reserved", "not a positive quantity"),
+    ('[podman]\nsocket = "podman.sock"\n', "[podman] socket", "must be an absolute path"),
+    ('[podman]\nmanage = "yes"\n', "[podman] manage", "expected a boolean"),
+    ('[podman]\ncontainers_conf = "rel.conf"\n', "[podman] containers_conf", "must be an absolute path"),
 ])
 def test_each_error_is_one_line_naming_file_and_key(text, where, why):
     message = error_of(text)
@@ -148,7 +159,7 @@ def test_worker_with_server_and_simulated_agent():
               "nodeos.toml")
     assert c.api.server == "http://10.0.0.1:8080"  # the trailing slash would double in paths
     assert c.agent.runtime == "simulated"
-    assert c.agent.capacity == {"cpu": "500m", "memory": "8Gi", "pods": 20}  # merged over the defaults
+    assert c.agent.capacity == {"cpu": "500m", "pods": 20}  # laid over the host's (or simulated) capacity
     assert c.agent.heartbeat_seconds == 2
 
 
