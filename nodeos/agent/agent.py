@@ -28,7 +28,16 @@ from typing import Any
 import trio
 
 from nodeos.agent.heartbeat import LEASE_DURATION, NodeLease
-from nodeos.agent.node_status import conditions_need_update, host_info, node_conditions, node_labels, node_status
+from nodeos.agent.host import Host
+from nodeos.agent.node_status import (
+    conditions_need_update,
+    host_capacity,
+    host_info,
+    node_conditions,
+    node_images,
+    node_labels,
+    node_status,
+)
 from nodeos.agent.pod_status import pod_status, status_differs
 from nodeos.agent.podips import PodIPs
 from nodeos.agent.runtime.base import Runtime
@@ -43,6 +52,7 @@ log = logging.getLogger(__name__)
 NODES = by_plural("", "v1", "nodes")
 PODS = by_plural("", "v1", "pods")
 STATUS_REFRESH = 60.0  # seconds between Node condition writes when nothing changed
+IMAGES_REFRESH = 60.0  # seconds between looks at the runtime's images, for status.images
 
 
 class NodeAgent:
@@ -50,13 +60,20 @@ class NodeAgent:
 
     ``addresses`` are the Node's ``status.addresses`` (the first InternalIP
     is the pods' hostIP); ``roles`` become ``node-role.kubernetes.io/<role>``
-    labels.
+    labels; ``reserved`` is kept from pods (allocatable = capacity - reserved);
+    ``port`` is where this agent serves logs and exec (``daemonEndpoints``).
+
+    ``host`` makes a real node: its capacity is the host's with ``capacity``
+    laid over it, each heartbeat recomputes the pressure conditions from the
+    host's stats, and every ``IMAGES_REFRESH`` seconds ``status.images`` is
+    brought up to date. Simulated nodes pass None and pay for none of it.
     """
 
     def __init__(self, api: ApiClient, node_name: str, runtime: Runtime, *,
                  capacity: Mapping[str, str | int], heartbeat_seconds: float = 10,
                  addresses: list[dict[str, str]], roles: tuple[str, ...] = ("worker",),
-                 lease_duration: int = LEASE_DURATION) -> None:
+                 lease_duration: int = LEASE_DURATION, reserved: Mapping[str, str | int] | None = None,
+                 host: Host | None = None, port: int | None = None) -> None:
         self.api = api
         self.node_name = node_name
         self.runtime = runtime
@@ -64,6 +81,10 @@ class NodeAgent:
         self.heartbeat_seconds = heartbeat_seconds
         self.addresses = addresses
         self.roles = roles
+        self.reserved = dict(reserved or {})
+        self.host = host
+        self.port = port
+        self._images_at: float | None = None  # trio time of the last look at the runtime's images
         self.node: dict[str, Any] | None = None  # the latest Node seen (registration or watch)
         self.deleted = False  # the Node was deleted from the API: stop heartbeating
         self.lease = NodeLease(api, node_name, duration=lease_duration)
@@ -96,8 +117,11 @@ class NodeAgent:
             if exc.code != 409:
                 raise
             node = await self.api.patch(NODES, self.node_name, {"metadata": {"labels": labels}}, "merge")
-        status = node_status(capacity=self.capacity, addresses=self.addresses, runtime_version=self.runtime.version,
-                             conditions=node_conditions(_conditions(node), meta.now()))
+        stats = await self.host.stats() if self.host is not None else None
+        capacity = {**host_capacity(stats), **self.capacity} if stats is not None else self.capacity
+        status = node_status(capacity=capacity, addresses=self.addresses, runtime_version=self.runtime.version,
+                             conditions=node_conditions(_conditions(node), meta.now(), stats),
+                             reserved=self.reserved, stats=stats, port=self.port, images=await self._images_if_due())
         self.observe_node(await self.api.patch(NODES, self.node_name, {"status": status}, "strategic",
                                                subresource="status"))
         await self.lease.renew(self.node)
@@ -141,13 +165,32 @@ class NodeAgent:
             await trio.sleep_until(started + self.heartbeat_seconds)
 
     async def heartbeat(self) -> None:
-        """One beat: renew the Lease, and refresh the Node's conditions if they need it."""
+        """One beat: renew the Lease, and refresh the Node's conditions and images if they need it."""
         await self.lease.renew(self.node)
+        stats = await self.host.stats() if self.host is not None else None
         current = _conditions(self.node or {})
-        if conditions_need_update(current, dt.datetime.now(dt.UTC), STATUS_REFRESH):
-            patch = {"status": {"conditions": node_conditions(current, meta.now())}}
-            self.observe_node(await self.api.patch(NODES, self.node_name, patch, "strategic",
+        status: dict[str, Any] = {}
+        if conditions_need_update(current, dt.datetime.now(dt.UTC), STATUS_REFRESH, stats):
+            status["conditions"] = node_conditions(current, meta.now(), stats)
+        images = await self._images_if_due()
+        if images is not None and images != ((self.node or {}).get("status") or {}).get("images", []):
+            status["images"] = images
+        if status:
+            self.observe_node(await self.api.patch(NODES, self.node_name, {"status": status}, "strategic",
                                                    subresource="status"))
+
+    async def _images_if_due(self) -> list[dict[str, Any]] | None:
+        """``status.images`` when a real node last looked at its images ``IMAGES_REFRESH`` ago or
+        more; None when not due, or when the runtime could not say (the next look retries)."""
+        now = trio.current_time()
+        if self.host is None or (self._images_at is not None and now - self._images_at < IMAGES_REFRESH):
+            return None
+        self._images_at = now
+        try:
+            return node_images(await self.host.images())
+        except Exception as exc:  # a runtime in trouble must not stop the Lease
+            log.warning("node %s: cannot list images: %s", self.node_name, exc)
+            return None
 
     # -- pods ---------------------------------------------------------------------------------
 
