@@ -32,6 +32,7 @@ ensure_podman() {
     command -v runc >/dev/null || missing+=(runc)
     [[ -x /usr/libexec/podman/catatonit ]] || command -v catatonit >/dev/null || missing+=(catatonit)
     [[ -x /bin/busybox ]] || missing+=(busybox-static)
+    command -v netavark >/dev/null || [[ -x /usr/lib/podman/netavark ]] || missing+=(netavark)
     if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 }
 

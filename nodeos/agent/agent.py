@@ -231,11 +231,9 @@ class NodeAgent:
         return self._ips.allocate(key, preferred=(pod.get("status") or {}).get("podIP"))
 
     async def _finish_deletion(self, key: str, pod: dict[str, Any]) -> None:
-        running = self._running.get(key)
-        if running is not None:
-            await self._stop(key, running)
-        else:
-            await self.runtime.stop_pod(pod)  # in case a runtime outlived a restart of the agent
+        """Stop the pod (with its grace period), and once the runtime is done, delete it for good."""
+        if not await self._stop(key, pod):
+            return  # still stopping: the runtime notifies us when it is done
         try:
             await self.api.delete(PODS, pod["metadata"]["name"], pod["metadata"]["namespace"],
                                   grace_period_seconds=0)
@@ -243,11 +241,14 @@ class NodeAgent:
             if exc.code != 404:
                 raise
 
-    async def _stop(self, key: str, pod: dict[str, Any]) -> None:
-        await self.runtime.stop_pod(pod)
-        self._running.pop(key, None)
-        if self._ips is not None:
-            self._ips.release(key)
+    async def _stop(self, key: str, pod: dict[str, Any]) -> bool:
+        """Ask the runtime to stop the pod (one a restarted agent never ran, too). True once it has stopped."""
+        stopped = await self.runtime.stop_pod(pod) is not False
+        if stopped:
+            self._running.pop(key, None)
+            if self._ips is not None:
+                self._ips.release(key)
+        return stopped
 
 
 def _conditions(node: dict[str, Any]) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ def status_differs(pod: dict[str, Any], status: dict[str, Any]) -> bool:
 def _conditions(current: list[dict[str, Any]], state: PodState, ready: bool) -> list[dict[str, Any]]:
     wanted = {
         "PodScheduled": True,
-        "Initialized": True,
+        "Initialized": state.initialized,
         "ContainersReady": ready,
         "Ready": ready,
     }
@@ -64,22 +64,33 @@ def _conditions(current: list[dict[str, Any]], state: PodState, ready: bool) -> 
         condition = {"type": kind, "status": status, "lastProbeTime": None,
                      "lastTransitionTime": since or meta.now()}
         if not ok:
-            condition["reason"] = "PodFailed" if state.phase == "Failed" else "ContainersNotReady"
+            condition["reason"] = _false_reason(kind, state)
         conditions.append(condition)
     return conditions
 
 
+def _false_reason(kind: str, state: PodState) -> str:
+    if state.phase == "Failed":
+        return "PodFailed"
+    if kind == "Initialized":
+        return "ContainersNotInitialized"
+    if state.phase == "Succeeded":
+        return "PodCompleted"
+    return "ContainersNotReady"
+
+
 def _container_status(c: ContainerState) -> dict[str, Any]:
+    last = c.last_terminated
     return {
         "name": c.name,
         "image": c.image,
         "imageID": c.image_id,
         "containerID": c.container_id,
         "ready": c.ready,
-        "started": c.state == "running",
+        "started": c.state == "running" if c.started is None else c.started,
         "restartCount": c.restart_count,
         "state": {c.state: _state_detail(c)},
-        "lastState": {},
+        "lastState": {"terminated": {**_state_detail(last), "containerID": last.container_id}} if last else {},
     }
 
 

@@ -26,6 +26,7 @@ __all__ = ["run_agents"]
 log = logging.getLogger(__name__)
 CONCURRENCY = 32  # registrations, and heartbeats, in flight at once
 RESYNC_SECONDS = 60.0
+GC_SECONDS = 60.0
 
 
 async def run_agents(api: ApiClient, agents: Sequence[NodeAgent], *, workers: int = 4,
@@ -39,6 +40,9 @@ async def run_agents(api: ApiClient, agents: Sequence[NodeAgent], *, workers: in
     queue: WorkQueue[str] = WorkQueue(ExponentialBackoff(base=0.05, cap=10.0))
     placed: dict[str, str] = {}  # pod key -> node name, to route a deletion after the pod is gone
     _connect(pods, nodes, by_name, queue, placed)
+    for agent in agents:
+        if hasattr(agent.runtime, "listener"):  # a runtime whose pods change on their own (real containers)
+            agent.runtime.listener = _requeue(agent, queue, placed)
     await load_host_info()
     await _register_all(agents)
     async with trio.open_nursery() as nursery:
@@ -49,6 +53,9 @@ async def run_agents(api: ApiClient, agents: Sequence[NodeAgent], *, workers: in
             nursery.start_soon(agent.heartbeat_forever, beats)
         for _ in range(workers):
             nursery.start_soon(_worker, queue, pods, by_name, placed)
+        for agent in agents:
+            if hasattr(agent.runtime, "collect_garbage"):
+                nursery.start_soon(_collect_garbage, agent, pods)
         log.info("node agent: %d node(s) running", len(agents))
         task_status.started()
 
@@ -73,7 +80,13 @@ def _connect(pods: Informer, nodes: Informer, by_name: dict[str, NodeAgent], que
 
     def on_node(node: dict[str, Any]) -> None:
         agent = by_name.get(node["metadata"]["name"])
-        if agent is not None and agent.observe_node(node):
+        if agent is None:
+            return
+        cidr = (node.get("spec") or {}).get("podCIDR")
+        follow_cidr = getattr(agent.runtime, "set_pod_cidr", None)  # a runtime that owns pod networking
+        if cidr and follow_cidr is not None:
+            follow_cidr(cidr)
+        if agent.observe_node(node):
             for key in agent.running_keys():  # a podCIDR arrived: give running pods their IPs
                 queue.add(key)
 
@@ -84,6 +97,30 @@ def _connect(pods: Informer, nodes: Informer, by_name: dict[str, NodeAgent], que
             agent.node_deleted()
 
     nodes.add_handlers(on_add=on_node, on_update=lambda old, new: on_node(new), on_delete=on_node_delete)
+
+
+def _requeue(agent: NodeAgent, queue: WorkQueue[str], placed: dict[str, str]):
+    def requeue(key: str) -> None:
+        placed.setdefault(key, agent.node_name)
+        queue.add(key)
+    return requeue
+
+
+async def _collect_garbage(agent: NodeAgent, pods: Informer) -> None:
+    """Now and then, have the runtime remove pods it runs that the API no longer has (deleted while we were down).
+
+    Runs only after the pod cache synced: an empty cache would make every pod look like garbage.
+    """
+    while True:
+        await pods.wait_synced()
+        known = {(p.get("metadata") or {}).get("uid", "") for p in pods.list()}
+        try:
+            removed = await agent.runtime.collect_garbage(known)
+            if removed:
+                log.info("node %s: removed %d pod(s) that no longer exist", agent.node_name, removed)
+        except Exception:  # garbage collection must not take the agent down; it runs again later
+            log.exception("node %s: garbage collection failed", agent.node_name)
+        await trio.sleep(GC_SECONDS)
 
 
 async def _register_all(agents: Sequence[NodeAgent]) -> None:

@@ -35,6 +35,8 @@ class ContainerState:
     image_id: str = ""
     container_id: str = ""
     restart_count: int = 0
+    started: bool | None = None  # startup probe passed (None: as ``state == "running"``)
+    last_terminated: ContainerState | None = None  # the previous run, for ``lastState``
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class PodState:
     pod_ip: str | None = None
     reason: str | None = None
     message: str | None = None
+    initialized: bool = True  # every init container has succeeded
 
 
 class Runtime(Protocol):
@@ -64,8 +67,12 @@ class Runtime(Protocol):
         """Make the pod run (or do nothing if it already does); return its state."""
         ...
 
-    async def stop_pod(self, pod: dict[str, Any]) -> None:
-        """Stop the pod and free what it holds; a pod not running is no error."""
+    async def stop_pod(self, pod: dict[str, Any]) -> bool | None:
+        """Stop the pod and free what it holds; a pod not running is no error.
+
+        A runtime that stops pods in the background (grace periods take time) returns False
+        until the pod has stopped, and calls its ``listener`` with the pod's key when it has.
+        """
         ...
 
     async def pod_state(self, pod: dict[str, Any]) -> PodState | None:
