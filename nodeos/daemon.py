@@ -17,11 +17,9 @@ election, so that several masters can share a store later). "worker" runs
 the node components against ``[api] server``; "all" runs both, its agent
 against its own API, as k3s' server runs the very same agent.
 
-The node agent's real runtime (Podman) comes with the node agent issue;
-until then only ``[agent] runtime = "simulated"`` runs an agent. A worker
-without it is refused with a ConfigError at start (a daemon idling with
-nothing to do would look healthy to systemd and hide the mistake); an
-"all" node without it runs the control plane alone and says so.
+The node agent runs pods on Podman (``nodeos.agent.podman.node``), or, with
+``[agent] runtime = "simulated"``, on a simulator that runs nothing (for
+scale tests).
 """
 
 from __future__ import annotations
@@ -109,20 +107,30 @@ async def _run_controllers(config: Config, api: ApiClient) -> None:
 
 
 async def agent(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """The node agent, with the simulated runtime (the only one until the node agent issue)."""
-    from nodeos.agent import NodeAgent
-    from nodeos.agent.agent import default_addresses
-    from nodeos.agent.runtime.simulated import SimulatedRuntime
-
+    """The node agent, on Podman or (``[agent] runtime = "simulated"``) on the simulator."""
     worker = config.node.role == "worker"
     roles = ("worker",) if worker else ("control-plane", "worker")
     server = config.api.server if worker and config.api.server else _local_server(config)
     async with _client(server, "agent") as api:
-        capacity = {**DEFAULT_CAPACITY, **config.agent.capacity}
-        node = NodeAgent(api, config.node.name, SimulatedRuntime(), capacity=capacity,
-                         heartbeat_seconds=config.agent.heartbeat_seconds,
-                         addresses=default_addresses(config.node.name), roles=roles)
-        await node.run(task_status=task_status)
+        if config.agent.runtime == "simulated":
+            await _simulated_agent(config, api, roles, task_status)
+        else:
+            from nodeos.agent.podman.node import run_podman_node
+
+            await run_podman_node(config, api, roles=roles, task_status=task_status)
+
+
+async def _simulated_agent(config: Config, api: ApiClient, roles: tuple[str, ...],
+                           task_status: trio.TaskStatus[None]) -> None:
+    from nodeos.agent import NodeAgent
+    from nodeos.agent.agent import default_addresses
+    from nodeos.agent.runtime.simulated import SimulatedRuntime
+
+    capacity = {**DEFAULT_CAPACITY, **config.agent.capacity}
+    node = NodeAgent(api, config.node.name, SimulatedRuntime(), capacity=capacity,
+                     heartbeat_seconds=config.agent.heartbeat_seconds,
+                     addresses=default_addresses(config.node.name), roles=roles)
+    await node.run(task_status=task_status)
 
 
 # What each role runs, in start order. Later issues add the service proxy and overlay to NODE.
@@ -213,16 +221,6 @@ async def run_daemon(
 def _components(config: Config) -> tuple[tuple[str, Component], ...]:
     role = config.node.role
     components = ROLES[role]
-    if config.agent.runtime != "simulated" and role != "master":
-        # Podman, the real runtime and the default, comes with the node agent issue.
-        if role == "worker":
-            raise ConfigError(
-                f'{_source(config)}: [agent] runtime: "{config.agent.runtime}" is not available yet (the node '
-                'agent issue brings it); set [agent] runtime = "simulated" for a simulated node')
-        log.warning('role all: [agent] runtime "%s" is not available yet; running the control plane only '
-                    '(set [agent] runtime = "simulated" for a simulated node)', config.agent.runtime)
-        node_names = {name for name, _ in NODE}
-        components = tuple(c for c in components if c[0] not in node_names)
     disabled = [name for name, _ in components if name in config.node.disable]
     if disabled:
         log.info("[node] disable: not running %s", ", ".join(disabled))

@@ -53,16 +53,6 @@ def test_missing_config_exits_2(tmp_path):
     assert result.stderr == f"error: {tmp_path / 'missing.toml'}: cannot read: No such file or directory\n"
 
 
-def test_worker_without_the_simulated_runtime_exits_2_saying_why(tmp_path):
-    config = tmp_path / "worker.toml"
-    config.write_text(f'[node]\nrole = "worker"\ndata_dir = "{tmp_path / "data"}"\n'
-                      '[api]\nserver = "http://127.0.0.1:1"\n')
-    result = run_nodeos("daemon", "--config", str(config))
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert 'set [agent] runtime = "simulated"' in result.stderr
-
-
 def wait_healthy(proc: subprocess.Popen[str], url: str, log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:

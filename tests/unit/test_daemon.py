@@ -131,13 +131,6 @@ async def test_run_daemon_starts_in_order_and_stops_on_sigterm(tmp_path, monkeyp
     assert "SIGTERM: stopping" in caplog.text
 
 
-async def test_worker_without_the_simulated_runtime_is_refused(tmp_path):
-    config = default_config(node={"role": "worker", "data_dir": tmp_path}, api={"server": "http://127.0.0.1:1"})
-    with pytest.raises(ConfigError, match=r'\[agent\] runtime: "podman" is not available yet.*'
-                                          r'set \[agent\] runtime = "simulated"'):
-        await run_daemon(config)
-
-
 async def test_disabling_everything_a_role_runs_is_refused(tmp_path):
     config = default_config(node={"role": "worker", "data_dir": tmp_path, "disable": ["agent"]},
                             api={"server": "http://127.0.0.1:1"}, agent={"runtime": "simulated"})
@@ -165,9 +158,8 @@ def test_each_role_runs_its_components(tmp_path, caplog):
     assert names(worker) == ["agent"]
     assert names(default_config(node={"role": "all"}, agent={"runtime": "simulated"})) == [
         "api", "scheduler", "controller-manager", "agent"]
-    assert names(default_config(node={"role": "all"})) == ["api", "scheduler", "controller-manager"]
+    assert names(default_config(node={"role": "all"})) == ["api", "scheduler", "controller-manager", "agent"]
     assert names(default_config(node={"role": "master", "disable": ["scheduler", "controller-manager"]})) == ["api"]
-    assert 'role all: [agent] runtime "podman" is not available yet; running the control plane only' in caplog.text
 
 
 async def test_an_all_node_runs_its_control_plane_and_a_simulated_agent(tmp_path):
