@@ -28,7 +28,7 @@ from typing import Any
 import trio
 
 from nodeos.agent.heartbeat import LEASE_DURATION, NodeLease
-from nodeos.agent.host import Host
+from nodeos.agent.host import NodeHost
 from nodeos.agent.node_status import (
     conditions_need_update,
     host_capacity,
@@ -73,7 +73,7 @@ class NodeAgent:
                  capacity: Mapping[str, str | int], heartbeat_seconds: float = 10,
                  addresses: list[dict[str, str]], roles: tuple[str, ...] = ("worker",),
                  lease_duration: int = LEASE_DURATION, reserved: Mapping[str, str | int] | None = None,
-                 host: Host | None = None, port: int | None = None) -> None:
+                 host: NodeHost | None = None, port: int | None = None) -> None:
         self.api = api
         self.node_name = node_name
         self.runtime = runtime

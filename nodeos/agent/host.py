@@ -24,11 +24,11 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
-__all__ = ["Host", "HostStats", "default_address", "read_host_stats"]
+__all__ = ["Host", "HostStats", "NodeHost", "default_address", "read_host_stats"]
 
 _UNLIMITED = 2**60  # cgroup v1 says "no limit" with a number near 2**63
 _SIOCGIFADDR = 0x8915  # ioctl: an interface's IPv4 address
@@ -69,10 +69,20 @@ def read_host_stats(data_dir: Path, root: Path = Path("/")) -> HostStats:
     )
 
 
+class NodeHost(Protocol):
+    """What a real node's agent asks of its host at heartbeats."""
+
+    async def stats(self) -> HostStats: ...
+
+    async def images(self) -> list[dict[str, Any]]:
+        """The runtime's images as libpod ``/images/json`` entries; may raise when it is down."""
+        ...
+
+
 @dataclass(frozen=True)
 class Host:
-    """The host as a node agent sees it, for its heartbeat: stats read off the loop, and the
-    runtime's images (libpod ``/images/json`` entries) from ``list_images`` when given."""
+    """This machine as a ``NodeHost``: stats read on a thread, and the runtime's images from
+    ``list_images`` (say ``LibpodClient.images``) when given."""
 
     data_dir: Path
     list_images: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None

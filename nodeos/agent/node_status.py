@@ -124,7 +124,7 @@ def _format_quantity(name: str, value: Decimal) -> str:
     if value != value.to_integral_value():
         return f"{int(value * 1000)}m"
     number = int(value)
-    if name in _BYTES and number % 1024 == 0:
+    if name in _BYTES and number and number % 1024 == 0:
         return f"{number // 1024}Ki"
     return str(number)
 
