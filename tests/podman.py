@@ -73,6 +73,9 @@ class PodmanService:
                                      env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if not self.socket.exists():  # (pinging a missing socket leaks one in httpx's sync transport)
+                time.sleep(0.05)
+                continue
             try:
                 with httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket))) as client:
                     if client.get("http://d/v4.0.0/libpod/_ping").status_code == 200:
