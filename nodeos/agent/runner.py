@@ -82,10 +82,9 @@ def _connect(pods: Informer, nodes: Informer, by_name: dict[str, NodeAgent], que
         agent = by_name.get(node["metadata"]["name"])
         if agent is None:
             return
-        cidr = (node.get("spec") or {}).get("podCIDR")
-        follow_cidr = getattr(agent.runtime, "set_pod_cidr", None)  # a runtime that owns pod networking
-        if cidr and follow_cidr is not None:
-            follow_cidr(cidr)
+        follow = getattr(agent.runtime, "observe_node", None)  # a runtime that owns pod networking
+        if follow is not None:
+            follow(node)
         if agent.observe_node(node):
             for key in agent.running_keys():  # a podCIDR arrived: give running pods their IPs
                 queue.add(key)

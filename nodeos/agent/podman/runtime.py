@@ -1,0 +1,205 @@
+"""The Podman runtime: the agent's ``Runtime`` on real Podman pods.
+
+``PodmanRuntime`` keeps one ``PodWorker`` per pod (by uid) in a nursery of
+its own: ``start_pod`` starts a worker (which adopts what Podman already
+runs for that pod), ``pod_state`` reads its state, ``stop_pod`` starts its
+termination and reports whether it has finished. Workers say when their
+state changes through ``notify``, which the agent turns into a status
+write; the agent's queue never waits on a container.
+
+It also owns what the workers share: the libpod client, the node's pod
+network, container exits (one Podman event stream wakes the runner of the
+container that died; a slow poll covers events lost while Podman
+restarted), the crash-loop back-off, and garbage collection of Podman pods
+whose Kubernetes pod no longer exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from nodeos.agent.backoff import RestartBackoff
+from nodeos.agent.podman import labels
+from nodeos.agent.podman.client import LibpodClient, PodmanError, PodmanUnavailable
+from nodeos.agent.podman.network import NETWORK, ensure_network
+from nodeos.agent.podman.streams import PodmanStreams
+from nodeos.agent.podman.worker import PodWorker
+from nodeos.agent.runtime.base import PodState
+from nodeos.controllers.events import EventRecorder
+
+__all__ = ["PodmanRuntime"]
+
+log = logging.getLogger(__name__)
+EXIT_POLL = 5.0  # seconds between inspections of a running container, should its exit event be lost
+
+
+class PodmanRuntime:
+    """Runs pods as Podman pods; see the module docstring."""
+
+    def __init__(self, client: LibpodClient, recorder: EventRecorder, *, node_name: str, host_ip: str,
+                 data_dir: Path, services: Callable[[str], list[dict[str, Any]]] = lambda namespace: [],
+                 network: str = NETWORK) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.node_name = node_name
+        self.host_ip = host_ip
+        self.pods_dir = data_dir / "pods"
+        self.services = services
+        self.network = network
+        self.streams = PodmanStreams(client)
+        self.backoff = RestartBackoff()
+        self.version = "podman://unknown"
+        self.listener: Callable[[str], None] = lambda key: None
+        self.allocatable: dict[str, str] | None = None
+        self._workers: dict[str, PodWorker] = {}
+        self._terminating: dict[str, PodWorker] = {}
+        self._nursery: trio.Nursery | None = None
+        self._pod_cidr: str | None = None
+        self._network_ready = trio.Event()
+        self._network_lock = trio.Lock()
+        self._exits: dict[str, trio.Event] = {}
+
+    # -- running ----------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve the workers until cancelled (which leaves every container running)."""
+        version = await _answered(self.client.version)
+        self.version = f"podman://{version.get('Version', 'unknown')}"
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._follow_exits)
+            task_status.started()
+            await trio.sleep_forever()
+
+    def notify(self, key: str) -> None:
+        self.listener(key)
+
+    def observe_node(self, node: dict[str, Any]) -> None:
+        """The Node changed: follow its podCIDR (the pod network) and allocatable (for resourceFieldRefs)."""
+        self.allocatable = (node.get("status") or {}).get("allocatable") or self.allocatable
+        cidr = (node.get("spec") or {}).get("podCIDR")
+        if cidr and cidr != self._pod_cidr:
+            self._pod_cidr = cidr
+            self._network_ready = trio.Event()
+
+    async def network_ready(self) -> None:
+        """Wait for the node's podCIDR, and make the pod network match it."""
+        while self._pod_cidr is None:
+            await trio.sleep(0.1)
+        async with self._network_lock:
+            if not self._network_ready.is_set():
+                await ensure_network(self.client, self._pod_cidr, name=self.network)
+                self._network_ready.set()
+
+    # -- the Runtime protocol ---------------------------------------------------------------------------------
+
+    async def start_pod(self, pod: dict[str, Any]) -> PodState:
+        uid = pod["metadata"]["uid"]
+        worker = self._workers.get(uid)
+        if worker is None:
+            assert self._nursery is not None, "PodmanRuntime.run must be running"
+            worker = self._workers[uid] = PodWorker(self, pod)
+            await self._nursery.start(worker.run)
+        else:
+            worker.pod = pod
+        return worker.state()
+
+    async def pod_state(self, pod: dict[str, Any]) -> PodState | None:
+        worker = self._workers.get(pod["metadata"]["uid"])
+        if worker is not None:
+            worker.pod = pod  # the latest (a deletion grace period, a new annotation)
+            return worker.state()
+        return None
+
+    async def stop_pod(self, pod: dict[str, Any]) -> bool:
+        """Begin stopping the pod; True once it is stopped and removed (the agent then deletes it)."""
+        uid = pod["metadata"]["uid"]
+        worker = self._terminating.get(uid)
+        if worker is None:
+            worker = self._workers.pop(uid, None) or PodWorker(self, pod)  # unknown: clean up what Podman has
+            worker.pod = pod
+            self._terminating[uid] = worker
+            assert self._nursery is not None
+            self._nursery.start_soon(self._terminate, worker)
+        if worker.done.is_set():
+            self._terminating.pop(uid, None)
+            return True
+        return False
+
+    async def _terminate(self, worker: PodWorker) -> None:
+        try:
+            await worker.terminate()
+        except PodmanError as exc:
+            log.warning("pod %s: removing it from Podman failed: %s", worker.key, exc)
+            worker.done.set()  # garbage collection removes what is left
+        self.notify(worker.key)
+
+    # -- logs and exec ----------------------------------------------------------------------------------------
+
+    async def exec_output(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
+        """Run ``command`` in a container (exec probes, preStop hooks): exit code and output; -1 on timeout."""
+        return await self.streams.exec_output(container_id, command, timeout)
+
+    # -- exits ------------------------------------------------------------------------------------------------
+
+    async def wait_exit(self, container_id: str) -> dict[str, Any]:
+        """The container's inspect data once it is no longer running."""
+        while True:
+            woken = self._exits.setdefault(container_id, trio.Event())
+            try:
+                inspected = await self.client.container_inspect(container_id)
+            except PodmanUnavailable:
+                inspected = {"State": {"Running": True}}  # can't tell: keep watching
+            if inspected is None:
+                self._exits.pop(container_id, None)
+                return {"Id": container_id, "State": {"ExitCode": 137, "Error": "container disappeared"}}
+            if not (inspected.get("State") or {}).get("Running"):
+                self._exits.pop(container_id, None)
+                return inspected
+            with trio.move_on_after(EXIT_POLL):
+                await woken.wait()
+            if woken.is_set():
+                self._exits.pop(container_id, None)
+
+    async def _follow_exits(self) -> None:
+        """Wake the runner of each container that dies; reconnect when Podman restarts."""
+        while True:
+            try:
+                async with aclosing(self.client.events(labels={labels.MANAGED: "true"})) as events:
+                    async for event in events:
+                        if event.get("Type") == "container" and event.get("Action") in ("died", "oom", "cleanup"):
+                            woken = self._exits.get((event.get("Actor") or {}).get("ID", ""))
+                            if woken is not None:
+                                woken.set()
+            except (PodmanUnavailable, PodmanError) as exc:
+                log.info("podman event stream ended (%s); reconnecting", exc)
+            await trio.sleep(1)
+
+    # -- garbage ------------------------------------------------------------------------------------------------
+
+    async def collect_garbage(self, known_uids: set[str]) -> int:
+        """Remove Podman pods of ours whose Kubernetes pod is neither known nor being run. Returns how many."""
+        removed = 0
+        for found in await self.client.pods(labels={labels.MANAGED: "true"}):
+            uid = (found.get("Labels") or {}).get(labels.POD_UID, "")
+            if uid in known_uids or uid in self._workers or uid in self._terminating:
+                continue
+            log.info("removing Podman pod %s: its pod (uid %s) is gone", found.get("Name"), uid)
+            await self.client.pod_remove(found["Id"], force=True)
+            removed += 1
+        return removed
+
+
+async def _answered(call):
+    while True:
+        try:
+            return await call()
+        except PodmanUnavailable as exc:
+            log.warning("podman is not answering (%s); waiting", exc)
+            await trio.sleep(1)
