@@ -94,7 +94,8 @@ def test_a_crashing_container_backs_off_and_restarts(node, ns, test_image):
 
 
 def test_oom_killed(node, ns, test_image):
-    hog = sh(test_image, "dd if=/dev/zero of=/dev/null bs=64M count=1", resources={"limits": {"memory": "16Mi"}})
+    hog = sh(test_image, "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1",
+             resources={"limits": {"memory": "16Mi"}})
     node.create_pod(ns, "oom", [hog], restartPolicy="Never")
     pod = node.wait_pod(ns, "oom", lambda p: phase(p) == "Failed")
     terminated = container_status(pod, "main")["state"]["terminated"]

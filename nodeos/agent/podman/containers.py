@@ -32,6 +32,7 @@ from nodeos.agent.backoff import should_restart
 from nodeos.agent.podman import labels
 from nodeos.agent.podman.client import PodmanError, PodmanUnavailable
 from nodeos.agent.podman.images import ImageProblem, ensure_image
+from nodeos.agent.podman.oom import OomWatch
 from nodeos.agent.probes import Prober, ProbeResult, container_probes, probe_once
 from nodeos.agent.runtime.base import ContainerState
 
@@ -64,6 +65,7 @@ class ContainerRunner:
         self._started = False
         self._kill_reason: str | None = None
         self._start_error: str | None = None  # why the current run failed to start (Podman keeps no record)
+        self._oom = False  # the kernel said the current run was OOM-killed
 
     @property
     def key(self) -> str:
@@ -177,12 +179,27 @@ class ContainerRunner:
             self._ready = self._started = False
             self._kill_reason = None
             self._set_running(inspected)
+            self._oom = False
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_oom, inspected)
                 if not self.init:
                     nursery.start_soon(self._probe, cid)
                 inspected = await self.pod.runtime.wait_exit(cid)
                 nursery.cancel_scope.cancel()
         return inspected
+
+    async def _watch_oom(self, inspected: dict[str, Any]) -> None:
+        """Where Podman may miss OOM kills (cgroup v1), hear of them from the kernel; see ``oom``."""
+        pid = (inspected.get("State") or {}).get("Pid")
+        if not pid or not (self.spec.get("resources") or {}).get("limits", {}).get("memory"):
+            return
+        watch = await trio.to_thread.run_sync(OomWatch.open, pid)
+        if watch is None:
+            return
+        try:
+            self._oom = await watch.wait()
+        finally:
+            watch.close()
 
     def _set_running(self, inspected: dict[str, Any]) -> None:
         probes = container_probes(self.spec)
@@ -252,7 +269,7 @@ class ContainerRunner:
         state = inspected.get("State") or {}
         code = int(state.get("ExitCode") or 0)
         error = state.get("Error") or self._start_error or ""
-        if state.get("OOMKilled"):
+        if state.get("OOMKilled") or self._oom:
             reason = "OOMKilled"
         elif error:  # it never ran: 128, as containerd reports a start error
             reason, code = "StartError", code or 128
