@@ -7,7 +7,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 
 ensure_python
+ensure_podman
 ensure_venv
+# The demo's image, built from Debian's busybox-static: these machines pull from no registry.
+CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/config/containers.conf} .venv/bin/python -m tests.podman >/dev/null
+
+# Hosts with cgroups v1 or hybrid (no cgroup.controllers at the root) need the
+# shipped containers.conf (runc, explicit ulimits); others use Podman's own.
+podman_args=()
+if [[ ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    podman_args=(--containers-conf "$PWD/config/containers.conf")
+fi
 
 if ((EUID == 0)); then default_dir=/var/lib/nodeos; else default_dir=${XDG_DATA_HOME:-$HOME/.local/share}/nodeos; fi
 data_dir=${NODEOS_DATA_DIR:-$default_dir}
@@ -16,7 +26,7 @@ kubeconfig=$data_dir/kubeconfig
 mkdir -p "$data_dir"
 rm -f "$kubeconfig" # `nodeos up` writes it afresh; an old one must not look ready
 
-.venv/bin/nodeos up --data-dir "$data_dir" "$@" >"$log" 2>&1 &
+.venv/bin/nodeos up --data-dir "$data_dir" "${podman_args[@]}" "$@" >"$log" 2>&1 &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM
@@ -61,6 +71,10 @@ if command -v kubectl >/dev/null; then
     cache=$(mktemp -d) # fresh API discovery: kubectl would otherwise reuse it for 6 hours
     kube get namespaces
     kube apply -f config/examples/demo.yaml
+    kube -n demo rollout status deployment/web --timeout=120s
+    kube -n demo get pods -o wide
+    kube -n demo logs deployment/web
+    kube -n demo exec deployment/web -- wget -qO- http://127.0.0.1:8080/index.html
     kube get all -A
     rm -rf "$cache"
 else

@@ -103,3 +103,7 @@ def remove_labelled(label: str) -> None:
     containers = podman("ps", "-aq", "--filter", f"label={label}", check=False).stdout.split()
     if containers:
         podman("rm", "-f", "-t", "0", *containers, check=False)
+
+
+if __name__ == "__main__":  # scripts/run.sh builds the demo's image this way
+    print(ensure_test_image())

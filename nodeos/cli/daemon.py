@@ -20,7 +20,7 @@ from pathlib import Path
 import trio
 import yaml
 
-from nodeos.config import Address, Config, build, dump, load
+from nodeos.config import RUNTIMES, Address, Config, build, dump, load
 from nodeos.daemon import run_daemon
 from nodeos.errors import ConfigError
 from nodeos.log import FORMATS, LEVELS, setup_logging
@@ -63,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     help="the API's secure port, loopback until TLS exists (default: %(default)s)")
     up.add_argument("--insecure-listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                     help="the API's plain-HTTP port, which kubectl uses for now (default: %(default)s)")
+    up.add_argument("--runtime", choices=RUNTIMES, default="podman",
+                    help="run pods on Podman, or on a simulator that runs nothing (default: %(default)s)")
+    up.add_argument("--podman-socket", metavar="PATH", default="/run/nodeos/podman.sock",
+                    help="the libpod API socket; started there when nothing answers (default: %(default)s)")
+    up.add_argument("--containers-conf", metavar="FILE", default="",
+                    help="CONTAINERS_CONF for the Podman service nodeos starts, for hosts that need one "
+                         "(see config/containers.conf)")
     up.set_defaults(func=run_up)
 
 
@@ -80,8 +87,10 @@ def run_up(args: argparse.Namespace) -> int:
     data_dir = args.data_dir.expanduser().absolute()
     node = {"role": "all", "data_dir": str(data_dir)} | ({"name": args.name} if args.name else {})
     api = {"listen": args.listen, "insecure_listen": args.insecure_listen}
+    podman = {"socket": args.podman_socket, "containers_conf": _absolute(args.containers_conf)}
     try:
-        config = build({"node": node, "api": api}, "nodeos up")
+        config = build({"node": node, "api": api, "agent": {"runtime": args.runtime}, "podman": podman},
+                       "nodeos up")
         config_path, kubeconfig_path = _write_files(config, data_dir)
     except ConfigError as exc:
         return _fail(exc)
@@ -92,6 +101,10 @@ def run_up(args: argparse.Namespace) -> int:
           f"  export KUBECONFIG={kubeconfig_path}\n"
           f"  kubectl get namespaces", flush=True)
     return _run_daemon(replace(config, source=config_path), args)
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().absolute()) if path else ""
 
 
 def _write_files(config: Config, data_dir: Path) -> tuple[Path, Path]:

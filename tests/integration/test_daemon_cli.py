@@ -108,7 +108,7 @@ def test_up_writes_config_and_kubeconfig_then_serves(tmp_path):
     insecure_port = free_port()
     data_dir = tmp_path / "node"
     log = tmp_path / "up.log"
-    proc = start(["up", "--data-dir", str(data_dir), "--name", "solo",
+    proc = start(["up", "--data-dir", str(data_dir), "--name", "solo", "--runtime", "simulated",
                   "--listen", f"127.0.0.1:{free_port()}",
                   "--insecure-listen", f"127.0.0.1:{insecure_port}"], log)
     try:
@@ -116,7 +116,8 @@ def test_up_writes_config_and_kubeconfig_then_serves(tmp_path):
         kubeconfig = yaml.safe_load((data_dir / "kubeconfig").read_text())
         assert kubeconfig["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{insecure_port}"
         assert (data_dir / "kubeconfig").stat().st_mode & 0o777 == 0o600
-        assert 'role = "all"' in (data_dir / "nodeos.toml").read_text()
+        written = (data_dir / "nodeos.toml").read_text()
+        assert 'role = "all"' in written and 'runtime = "simulated"' in written
     finally:
         status = stop(proc)
     assert status == 0, log.read_text()
@@ -128,3 +129,9 @@ def test_up_rejects_a_bad_flag_value_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr == ('error: nodeos up: [api] listen: "0.0.0.0:6443" must be a loopback '
                              "address until TLS is enabled\n")
+
+
+def test_up_rejects_a_relative_podman_socket(tmp_path):
+    result = run_nodeos("up", "--data-dir", str(tmp_path), "--podman-socket", "podman.sock")
+    assert result.returncode == 2
+    assert result.stderr == 'error: nodeos up: [podman] socket: "podman.sock" must be an absolute path\n'
