@@ -70,7 +70,8 @@ class PodmanService:
     def start(self, timeout: float = 20) -> PodmanService:
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
-                                     env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     cwd=self.socket.parent)  # conmon writes "oom" marker files in its cwd
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.socket.exists():  # (pinging a missing socket leaks one in httpx's sync transport)

@@ -125,9 +125,11 @@ async def _spawn(socket: Path, containers_conf: Path | None) -> trio.Process:
     env = dict(os.environ)
     if containers_conf is not None:
         env["CONTAINERS_CONF"] = str(containers_conf)
+    # cwd: conmon 2.1 drops an "oom" marker file in its working directory (inherited from the
+    # service) when a container is OOM-killed; keep those out of wherever nodeos was started.
     return await trio.lowlevel.open_process([podman, "system", "service", "--time=0", f"unix://{socket}"],
                                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE)
+                                            stderr=subprocess.PIPE, cwd=str(socket.parent))
 
 
 async def _answers_while_alive(client: LibpodClient, proc: trio.Process) -> bool:
