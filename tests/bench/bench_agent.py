@@ -5,12 +5,15 @@
 1. **Floor**: ``--pods`` pods created directly, one after the other, with
    ``podman pod create`` + ``podman run -d`` (the CLI, as a user would):
    the time for all of them is the physical floor on this machine.
+   The same pods through the libpod REST API, sequentially, as a second
+   floor without the CLI's start-up per call.
 2. **nodeos**: a master daemon and a worker daemon (the node agent alone in
    its process, on the same Podman service); a Deployment of ``--pods``
    replicas from create to all Ready. A watch records when each pod first
    appears and when it first reports Running: p50/p99 create->Running.
    The ratio nodeos/floor is the figure that counts (the machines are
-   shared and noisy).
+   shared and noisy). Then five pods one at a time: create->Running with
+   no queue in front, the latency a single pod sees.
 3. **RSS**: the Deployment scaled to ``--rss-pods``; once all are Ready, the
    worker process's resident memory (the agent with that many pods).
 
@@ -50,6 +53,40 @@ def raw_floor(image: str, pods: int, label: str) -> float:
         podman("pod", "create", "--label", label, "--name", name)
         podman("run", "-d", "--pod", name, "--label", label, image, "sleep", "3600")
     return time.monotonic() - started
+
+
+def raw_rest_floor(image: str, pods: int, label: str, socket: Path) -> float:
+    """The same through the libpod REST API (what the agent uses), sequentially: no CLI start-up per call."""
+    key, value = label.split("=")
+    base = "http://d/v4.0.0/libpod"
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), timeout=60) as client:
+        started = time.monotonic()
+        for i in range(pods):
+            name = f"bench-rest-{value}-{i}"
+            client.post(f"{base}/pods/create", json={"name": name, "labels": {key: value}}).raise_for_status()
+            client.post(f"{base}/pods/{name}/start").raise_for_status()
+            created = client.post(f"{base}/containers/create", json={
+                "name": f"{name}-main", "image": image, "pod": name, "command": ["sleep", "3600"],
+                "labels": {key: value}})
+            created.raise_for_status()
+            client.post(f"{base}/containers/{created.json()['Id']}/start").raise_for_status()
+        return time.monotonic() - started
+
+
+def single_pod_latency(url: str, image: str, runs: int = 5) -> list[float]:
+    """Create->Running of one pod at a time on an idle node: the latency without a queue in front."""
+    latencies = []
+    for i in range(runs):
+        name = f"single-{i}"
+        body = {"metadata": {"name": name}, "spec": {"terminationGracePeriodSeconds": 0, "containers": [
+            {"name": "main", "image": image, "command": ["sleep", "3600"]}]}}
+        started = time.monotonic()
+        httpx.post(f"{url}/api/v1/namespaces/{NAMESPACE}/pods", json=body).raise_for_status()
+        while (httpx.get(f"{url}/api/v1/namespaces/{NAMESPACE}/pods/{name}").json().get("status") or {}).get(
+                "phase") != "Running":
+            time.sleep(0.01)
+        latencies.append(time.monotonic() - started)
+    return sorted(latencies)
 
 
 class PodWatch:
@@ -134,6 +171,8 @@ def main() -> None:
     try:
         floor = raw_floor(image, args.pods, raw_label)
         remove_labelled(raw_label)
+        rest_floor = raw_rest_floor(image, args.pods, raw_label, service.socket)
+        remove_labelled(raw_label)
         master.start()
         worker = Daemon(work / "worker", role="worker", name="bench-node", server=master.url,
                         extra_config=f'[agent]\naddress = "127.0.0.1"\nport = {free_port()}\n'
@@ -147,6 +186,7 @@ def main() -> None:
                    json=deployment(image, args.pods)).raise_for_status()
         all_ready = wait_ready(watch, args.pods, timeout=600) - created
         latencies = watch.latencies()
+        single = single_pod_latency(master.url, image)
         httpx.patch(f"{master.url}/apis/apps/v1/namespaces/{NAMESPACE}/deployments/bench",
                     json={"spec": {"replicas": args.rss_pods}},
                     headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
@@ -162,15 +202,20 @@ def main() -> None:
         service.stop()
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    figures = {"pods": args.pods, "raw_podman_s": round(floor, 2), "nodeos_all_ready_s": round(all_ready, 2),
-               "ratio": round(all_ready / floor, 2), "create_to_running_p50_s": round(p50, 2),
-               "create_to_running_p99_s": round(p99, 2), "rss_pods": args.rss_pods, "agent_rss_mb": round(rss, 1)}
+    figures = {"pods": args.pods, "raw_podman_s": round(floor, 2), "raw_libpod_rest_s": round(rest_floor, 2),
+               "nodeos_all_ready_s": round(all_ready, 2), "ratio": round(all_ready / floor, 2),
+               "ratio_vs_rest": round(all_ready / rest_floor, 2), "create_to_running_p50_s": round(p50, 2),
+               "create_to_running_p99_s": round(p99, 2), "single_pod_p50_s": round(statistics.median(single), 2),
+               "rss_pods": args.rss_pods, "agent_rss_mb": round(rss, 1)}
     print(f"{'measure':<44}{'value':>10}")
     print(f"{'raw podman, ' + str(args.pods) + ' pods sequentially (s)':<44}{floor:>10.2f}")
+    print(f"{'raw libpod REST, same pods sequentially (s)':<44}{rest_floor:>10.2f}")
     print(f"{'nodeos Deployment, create to all Ready (s)':<44}{all_ready:>10.2f}")
-    print(f"{'ratio nodeos / raw':<44}{all_ready / floor:>10.2f}")
+    print(f"{'ratio nodeos / raw podman':<44}{all_ready / floor:>10.2f}")
+    print(f"{'ratio nodeos / raw libpod REST':<44}{all_ready / rest_floor:>10.2f}")
     print(f"{'create->Running p50 (s)':<44}{p50:>10.2f}")
     print(f"{'create->Running p99 (s)':<44}{p99:>10.2f}")
+    print(f"{'one pod alone, create->Running p50 (s)':<44}{statistics.median(single):>10.2f}")
     print(f"{'agent RSS with ' + str(args.rss_pods) + ' pods (MB)':<44}{rss:>10.1f}")
     print(json.dumps(figures))
 
