@@ -22,7 +22,7 @@ class Resource:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ("all",)
     verbs: tuple[str, ...] = ALL_VERBS
-    # subresources served under NAME/<sub>: "status", "scale", "binding", "eviction", "log"
+    # subresources served under NAME/<sub>: "status", "scale", "binding", "eviction", "log", "exec"
     subresources: tuple[str, ...] = ()
     # whether spec changes bump metadata.generation (kinds with a spec)
     has_spec: bool = True
@@ -59,7 +59,7 @@ RESOURCES: tuple[Resource, ...] = (
              ("create", "delete", "get", "list", "patch", "update", "watch"), ("status",)),
     Resource("", "v1", "Node", "nodes", "node", False, ("no",), (), subresources=("status",)),
     Resource("", "v1", "Pod", "pods", "pod", True, ("po",),
-             subresources=("status", "binding", "eviction")),
+             subresources=("status", "binding", "eviction", "log", "exec")),
     Resource("", "v1", "Service", "services", "service", True, ("svc",),
              subresources=("status",)),
     Resource("", "v1", "Endpoints", "endpoints", "endpoints", True, ("ep",), (), has_spec=False),

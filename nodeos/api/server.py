@@ -14,6 +14,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from nodeos.agent.token import agent_token
 from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.http import ApiApp
 from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces
@@ -44,7 +45,8 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             registry = Registry(store, cache, allocator)
             await ensure_builtins(registry, config.api.listen.port)
             nursery.start_soon(finalize_namespaces, registry)
-            binds = await nursery.start(serve, ApiApp(registry), _hypercorn_config(config))
+            token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
+            binds = await nursery.start(serve, ApiApp(registry, token), _hypercorn_config(config))
             log.info("API serving on %s", ", ".join(binds))
             task_status.started()
     finally:

@@ -12,9 +12,11 @@ from typing import Any
 
 from nodeos.api import openapi
 from nodeos.api.http import discovery
+from nodeos.api.http.podproxy import SUBRESOURCES as POD_STREAMS
+from nodeos.api.http.podproxy import PodProxy
 from nodeos.api.http.request import Receive, Request, Send, send_bytes, send_error, send_json
 from nodeos.api.http.resources import ResourceHandlers
-from nodeos.api.http.routes import GroupPath, NotRoutable, parse
+from nodeos.api.http.routes import GroupPath, NotRoutable, ResourcePath, parse
 from nodeos.api.registry import Registry
 from nodeos.errors import ApiError
 
@@ -23,15 +25,16 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
 
 class ApiApp:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, agent_token: str | None = None) -> None:
         self.resources = ResourceHandlers(registry)
+        self.pods = PodProxy(registry, agent_token)  # pods/log and pods/exec, forwarded to the node's agent
         self.ready = True
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
-        if scope["type"] != "http":
-            return  # websockets arrive with exec (node agent issue)
+        if scope["type"] == "websocket":
+            return await self._websocket(scope, receive, send)
         req = Request.from_scope(scope, receive)
         started = False
 
@@ -50,6 +53,14 @@ class ApiApp:
             if not started:
                 await send_error(send, ApiError.internal("the server could not handle this request; "
                                                          "see its log"))
+
+    async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Only ``pods/exec`` comes as a WebSocket; PodProxy answers every error it expects itself."""
+        try:
+            await self.pods.websocket(scope, receive, send)
+        except Exception:
+            log.exception("WebSocket %s failed", scope.get("path"))
+            raise
 
     async def _route(self, req: Request, send: Send) -> None:
         path = req.path.rstrip("/") or "/"
@@ -76,6 +87,8 @@ class ApiApp:
             return await send_json(send, 200, document)
         if route is None:
             raise _not_found(path)
+        if isinstance(route, ResourcePath) and route.subresource in POD_STREAMS:
+            return await self.pods.handle(req, route, send)
         await self.resources.handle(req, route, send)
 
 

@@ -63,6 +63,10 @@ def _subresource(r: Any, sub: str) -> dict[str, Any]:
         entry.update(kind="Binding", verbs=["create"])
     elif sub == "eviction":
         entry.update(group=EVICTION_GROUP, version=EVICTION_VERSION, kind="Eviction", verbs=["create"])
+    elif sub == "log":
+        entry.update(verbs=["get"])
+    elif sub == "exec":
+        entry.update(kind="PodExecOptions", verbs=["create", "get"])
     return entry
 
 
