@@ -38,8 +38,9 @@ from nodeos.agent.token import agent_token
 from tests.daemon import free_port
 from tests.integration.test_agent_server import websocket
 from tests.integration.test_pod_streams import run, wait_exited
-from tests.kubectl import KUBECTL
+from tests.kubectl import KUBECTL, run_kubectl
 from tests.podman import remove_labelled
+from tests.podnode import PodmanNode, container_status, phase
 
 pytestmark = pytest.mark.e2e
 STARTED = "2024-01-01T00:00:00Z"
@@ -263,3 +264,25 @@ async def test_exec_v4_through_the_api(daemon, node, ns, test_image):
                     received[message[0]] = received.get(message[0], b"") + message[1:]
     assert received[rc.STDOUT] == b"v4\n"
     assert json.loads(received[rc.ERROR])["details"]["causes"] == [{"reason": "ExitCode", "message": "2"}]
+
+
+def test_logs_and_exec_of_pods_the_agent_runs(tmp_path, podman_socket, test_image):
+    """The same through an all-in-one daemon whose own agent runs the pods (and keeps a crashed run for
+    --previous)."""
+    node = PodmanNode(tmp_path / "node", podman_socket).start()
+    try:
+        ns = node.namespace()
+        node.create_pod(ns, "web", [{"name": "main", "image": test_image,
+                                     "command": ["sh", "-c", "echo hello; sleep 3600"]}])
+        node.create_pod(ns, "crash", [{"name": "main", "image": test_image,
+                                       "command": ["sh", "-c", "echo run $(cat /proc/uptime); exit 1"]}])
+        node.wait_pod(ns, "web", lambda pod: phase(pod) == "Running")
+        kubectl = partial(run_kubectl, node.daemon.kubeconfig(), tmp_path / "cache")
+        assert kubectl("logs", "-n", ns, "web").stdout == "hello\n"
+        assert kubectl("exec", "-i", "-n", ns, "web", "--", "cat", input="in\n").stdout == "in\n"
+        assert kubectl("exec", "-n", ns, "web", "--", "sh", "-c", "exit 4", check=False).returncode == 4
+        node.wait_pod(ns, "crash", lambda pod: container_status(pod, "main").get("restartCount", 0) >= 1)
+        previous = kubectl("logs", "-n", ns, "crash", "--previous").stdout
+        assert previous.startswith("run ") and previous != kubectl("logs", "-n", ns, "crash").stdout
+    finally:
+        node.stop()
