@@ -36,6 +36,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from nodeos.agent import remotecommand as rc
+from nodeos.agent.bytequeue import relay_joined
 from nodeos.agent.streams import STDERR, STDOUT, ExecSession, LogOptions, PodStreams, StreamNotFound
 from nodeos.errors import ApiError, NodeosError
 
@@ -116,9 +117,12 @@ class AgentApp:
             nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"text/plain"), (b"cache-control", b"no-cache, private")]})
+
+            async def write(data: bytes) -> None:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+
             try:
-                async for chunk in chunks:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await relay_joined(chunks, write)
             except NodeosError as exc:
                 log.warning("log of %s ended early: %s", "/".join(target), exc)
             await send({"type": "http.response.body", "body": b""})
