@@ -286,3 +286,20 @@ def test_logs_and_exec_of_pods_the_agent_runs(tmp_path, podman_socket, test_imag
         assert previous.startswith("run ") and previous != kubectl("logs", "-n", ns, "crash").stdout
     finally:
         node.stop()
+
+
+async def test_an_agent_out_of_reach(daemon, kubectl, ns):
+    ghost = AgentNode(f"ghost-{uuid.uuid4().hex[:6]}", free_port())  # nothing listens there
+    async with httpx.AsyncClient(base_url=daemon.url) as api:
+        await api.post("/api/v1/nodes", json={"metadata": {"name": ghost.name}, "status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": ghost.port}}}})
+        try:
+            await make_pod(daemon, ns, "stranded", ghost)
+            dial = f"error dialing backend: dial tcp 127.0.0.1:{ghost.port}: "
+            logs = await kubectl_in_thread(kubectl, "logs", "-n", ns, "stranded", check=False)
+            assert logs.returncode == 1 and f"Error from server (InternalError): {dial}" in logs.stderr
+            execed = await kubectl_in_thread(kubectl, "exec", "-n", ns, "stranded", "--", "true", check=False)
+            assert execed.returncode == 1 and f"error: {dial}" in execed.stderr
+        finally:
+            await api.delete(f"/api/v1/nodes/{ghost.name}")
