@@ -136,6 +136,11 @@ class ExecHandler:
                  send: Send) -> None:
         self.streams, self.request, self.target = streams, request, target
         self.receive, self.send = receive, send
+        self.tty, self.stdin = request.flag("tty"), request.flag("stdin")
+        # the output channels the client asked for (a TTY's output is all stdout)
+        self.outputs = {channel for channel, name in ((STDOUT, "stdout"), (STDERR, "stderr")) if request.flag(name)}
+        if self.tty:
+            self.outputs.add(STDOUT)
 
     async def run(self) -> None:
         protocol = rc.choose_protocol(self.request.subprotocols)
@@ -144,10 +149,7 @@ class ExecHandler:
         command = self.request.get_all("command")
         if not command:
             raise ApiError.bad_request("you must specify at least 1 command")
-        tty, stdin = self.request.flag("tty"), self.request.flag("stdin")
-        self.outputs = {STDOUT} if self.request.flag("stdout") or tty else set()
-        if self.request.flag("stderr"):
-            self.outputs.add(STDERR)
+        tty, stdin = self.tty, self.stdin
         if not (stdin or self.outputs):
             raise ApiError.bad_request("you must specify at least one of stdin, stdout, stderr")
         accepted = False
