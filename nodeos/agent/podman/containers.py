@@ -271,6 +271,8 @@ class ContainerRunner:
         error = state.get("Error") or self._start_error or ""
         if state.get("OOMKilled") or self._oom:
             reason = "OOMKilled"
+        elif state.get("Unknown"):  # see PodmanRuntime._vanished
+            reason = "ContainerStatusUnknown"
         elif error:  # it never ran: 128, as containerd reports a start error
             reason, code = "StartError", code or 128
         else:

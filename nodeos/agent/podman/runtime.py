@@ -17,6 +17,7 @@ whose Kubernetes pod no longer exists.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
@@ -162,10 +163,26 @@ class PodmanRuntime:
             if not (inspected.get("State") or {}).get("Running"):
                 self._exits.pop(container_id, None)
                 return inspected
+            if _process_gone(inspected):
+                self._exits.pop(container_id, None)
+                return await self._vanished(container_id, inspected)
             with trio.move_on_after(EXIT_POLL):
                 await woken.wait()
             if woken.is_set():
                 self._exits.pop(container_id, None)
+
+    async def _vanished(self, container_id: str, inspected: dict[str, Any]) -> dict[str, Any]:
+        """Its process is gone, but with its conmon killed nobody told Podman: stop it so Podman's state
+        catches up, and report an exit whose code nobody knows."""
+        log.warning("container %s: its process %s is gone but Podman still says running (conmon killed?)",
+                    container_id[:12], inspected["State"].get("Pid"))
+        try:
+            await self.client.container_stop(container_id, timeout=0)
+        except PodmanError as exc:
+            log.info("container %s: stop after its process vanished: %s", container_id[:12], exc)
+        state = {**inspected["State"], "Running": False, "ExitCode": 137, "Unknown": True,
+                 "Error": "the container's process ended while nobody watched it (its conmon had died)"}
+        return {**inspected, "State": state}
 
     async def _follow_exits(self) -> None:
         """Wake the runner of each container that dies; reconnect when Podman restarts."""
@@ -194,6 +211,20 @@ class PodmanRuntime:
             await self.client.pod_remove(found["Id"], force=True)
             removed += 1
         return removed
+
+
+def _process_gone(inspected: dict[str, Any]) -> bool:
+    """Whether a container Podman calls running has no process any more."""
+    pid = (inspected.get("State") or {}).get("Pid") or 0
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 async def _answered(call):
