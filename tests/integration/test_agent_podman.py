@@ -190,3 +190,34 @@ def test_pods_deleted_while_the_agent_was_down_are_cleaned_up(node, ns, test_ima
     httpx.delete(f"{node.url}/api/v1/namespaces/{ns}/pods/orphan", params={"gracePeriodSeconds": 0}, timeout=10)
     node.wait_node_ready()
     node.wait_for(lambda: podman_containers(ns, "orphan") == [], 30, "orphan's containers removed")
+
+
+def waiting_reason(pod: dict) -> str | None:
+    return container_status(pod, "main").get("state", {}).get("waiting", {}).get("reason")
+
+
+def test_pull_failures_back_off(node, ns, test_image):
+    # Always pulls, and these machines reach no registry: the pull fails though the image is here.
+    node.create_pod(ns, "always", [{"name": "main", "image": test_image, "imagePullPolicy": "Always",
+                                    "command": ["sleep", "3600"]}])
+    pod = node.wait_pod(ns, "always", lambda p: waiting_reason(p) in ("ErrImagePull", "ImagePullBackOff"))
+    assert test_image in container_status(pod, "main")["state"]["waiting"]["message"]
+    node.wait_pod(ns, "always", lambda p: waiting_reason(p) == "ImagePullBackOff", timeout=30)
+    reasons = {e["reason"] for e in node.events(ns, "always")}
+    assert {"Pulling", "Failed"} <= reasons
+
+
+def test_a_limit_podman_refuses_and_an_unknown_volume_are_reasons_not_crashes(node, ns, test_image):
+    tiny = sh(test_image, "sleep 3600", resources={"limits": {"memory": "1Ki"}})
+    node.create_pod(ns, "tiny", [tiny])
+    node.create_pod(ns, "secretvol", [sh(test_image, "sleep 3600")],
+                    volumes=[{"name": "s", "secret": {"secretName": "nope"}}])
+    node.create_pod(ns, "fine", [sh(test_image, "sleep 3600")])
+    # runc refuses a memory limit below its minimum when starting: a start error, retried with back-off
+    pod = node.wait_pod(ns, "tiny", lambda p: waiting_reason(p) == "CrashLoopBackOff", timeout=30)
+    last = container_status(pod, "main")["lastState"]["terminated"]
+    assert last["reason"] == "StartError" and "memory" in last["message"]
+    node.wait_for(lambda: "FailedMount" in {e["reason"] for e in node.events(ns, "secretvol")}, 30,
+                  "a FailedMount event")
+    assert phase(node.pod(ns, "secretvol")) == "Pending"
+    node.wait_pod(ns, "fine", running)
