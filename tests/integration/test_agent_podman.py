@@ -221,3 +221,16 @@ def test_a_limit_podman_refuses_and_an_unknown_volume_are_reasons_not_crashes(no
                   "a FailedMount event")
     assert phase(node.pod(ns, "secretvol")) == "Pending"
     node.wait_pod(ns, "fine", running)
+
+
+def test_a_startup_probe_holds_back_readiness_until_it_passes(node, ns, test_image):
+    slow = sh(test_image, "sleep 3; touch /tmp/started; sleep 3600",
+              startupProbe={"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 1,
+                            "failureThreshold": 30},
+              readinessProbe={"exec": {"command": ["true"]}, "periodSeconds": 1})
+    node.create_pod(ns, "slow", [slow])
+    pod = node.wait_pod(ns, "slow", lambda p: phase(p) == "Running")
+    status = container_status(pod, "main")
+    assert not status["started"] and not status["ready"]
+    pod = node.wait_pod(ns, "slow", running, timeout=20)
+    assert container_status(pod, "main")["started"]
