@@ -47,7 +47,7 @@ __all__ = [
 ROLES = ("master", "worker", "all")
 DEFAULT_CAPACITY: dict[str, str | int] = {"cpu": "4", "memory": "8Gi", "pods": 110}
 DEFAULT_RESERVED: dict[str, str | int] = {"cpu": "100m", "memory": "256Mi"}
-# "podman" is the real runtime (the node agent issue) and the default; "simulated" runs nothing.
+# "podman" is the real runtime and the default; "simulated" runs nothing (tests, scale).
 RUNTIMES = ("podman", "simulated")
 
 

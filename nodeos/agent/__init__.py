@@ -2,8 +2,8 @@
 
 ``NodeAgent`` is one node; ``run_simulated_nodes`` runs many simulated ones
 in one process. Runtimes sit behind the small ``Runtime`` protocol
-(``nodeos.agent.runtime``): for now only ``SimulatedRuntime``, which runs
-nothing; Podman comes with the node agent issue.
+(``nodeos.agent.runtime``): ``PodmanRuntime`` (``nodeos.agent.podman``) runs
+real Podman pods, ``SimulatedRuntime`` runs nothing (tests and scale).
 """
 
 from nodeos.agent.agent import NodeAgent

@@ -3,8 +3,8 @@
 The agent decides *what* should run on its node (the pods bound to it) and
 reports status; a ``Runtime`` decides *how*. Three calls are enough: start a
 pod, stop it, and say how it is doing. The simulated runtime implements them
-without running anything; the Podman runtime (the node agent issue) will
-implement them with real containers.
+without running anything; the Podman runtime (``nodeos.agent.podman``) with
+real containers, each pod under a worker of its own.
 
 States are plain frozen dataclasses rather than Kubernetes status dicts: the
 agent turns them into ``status`` (``nodeos.agent.pod_status``), so a runtime
