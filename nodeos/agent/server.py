@@ -242,9 +242,12 @@ class _Request:
 async def _refuse(scope: dict[str, Any], send: Send, error: ApiError) -> None:
     """Answer with ``error``'s Status: as the HTTP response, or instead of a WebSocket's handshake."""
     body = json.dumps(error.status()).encode()
-    kind = "http.response" if scope["type"] == "http" else "websocket.http.response"
-    await send({"type": f"{kind}.start", "status": error.code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    kind = "http.response"
+    if scope["type"] == "websocket":
+        kind = "websocket.http.response"
+        headers.append((b"connection", b"close"))  # hypercorn ends the connection of a refused upgrade
+    await send({"type": f"{kind}.start", "status": error.code, "headers": headers})
     await send({"type": f"{kind}.body", "body": body})
 
 

@@ -252,7 +252,8 @@ async def _refuse(send: Send, error: ApiError) -> None:
     """Answer a WebSocket handshake with ``error``'s Status instead of accepting it."""
     body = json.dumps(error.status()).encode()
     await send({"type": "websocket.http.response.start", "status": error.code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})  # hypercorn ends the connection of a refused upgrade
     await send({"type": "websocket.http.response.body", "body": body})
 
 
