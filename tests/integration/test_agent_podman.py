@@ -234,3 +234,17 @@ def test_a_startup_probe_holds_back_readiness_until_it_passes(node, ns, test_ima
     assert not status["started"] and not status["ready"]
     pod = node.wait_pod(ns, "slow", running, timeout=20)
     assert container_status(pod, "main")["started"]
+
+
+def test_a_pre_stop_hook_runs_before_the_container_is_stopped(node, ns, test_image, tmp_path):
+    out = tmp_path / "hook"
+    out.mkdir()
+    container = sh(test_image, "trap 'echo term >> /out/log; exit 0' TERM; while true; do sleep 1; done",
+                   volumeMounts=[{"name": "out", "mountPath": "/out"}],
+                   lifecycle={"preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /out/log"]}}})
+    node.create_pod(ns, "hooked", [container], terminationGracePeriodSeconds=10,
+                    volumes=[{"name": "out", "hostPath": {"path": str(out), "type": "Directory"}}])
+    node.wait_pod(ns, "hooked", running)
+    httpx.delete(f"{node.url}/api/v1/namespaces/{ns}/pods/hooked", timeout=10)
+    node.wait_for(lambda: node.pod(ns, "hooked") is None, 15, "hooked pod gone")
+    assert (out / "log").read_text() == "prestop\nterm\n"

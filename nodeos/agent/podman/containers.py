@@ -35,6 +35,7 @@ from nodeos.agent.podman.images import ImageProblem, ensure_image
 from nodeos.agent.podman.oom import OomWatch
 from nodeos.agent.probes import Prober, ProbeResult, container_probes, probe_once
 from nodeos.agent.runtime.base import ContainerState
+from nodeos.errors import NodeosError
 
 if TYPE_CHECKING:
     from nodeos.agent.podman.worker import PodWorker
@@ -323,7 +324,10 @@ class ContainerRunner:
         pre_stop = ((self.spec.get("lifecycle") or {}).get("preStop") or {}).get("exec")
         if pre_stop and pre_stop.get("command"):
             with trio.move_on_at(deadline):
-                await self.pod.runtime.exec_output(cid, list(pre_stop["command"]), grace)
+                try:
+                    await self.pod.runtime.exec_output(cid, list(pre_stop["command"]), grace)
+                except NodeosError as exc:  # it died meanwhile, or Podman failed: stop it all the same
+                    await self.pod.event("Warning", "FailedPreStopHook", f"PreStopHook failed: {exc}")
         remaining = max(0, math.ceil(deadline - trio.current_time()))
         try:
             await self.pod.client.container_stop(cid, timeout=remaining)
