@@ -29,6 +29,7 @@ import trio
 from nodeos.api.kinds import Resource
 from nodeos.client.kubeconfig import Connection
 from nodeos.errors import ApiError, ConfigError, NodeosError
+from nodeos.httpbody import OneChunkBody
 
 ApiObject = dict[str, Any]
 PatchType = Literal["merge", "strategic", "json"]
@@ -167,7 +168,7 @@ class ApiClient:
         """Send one request; raise ApiError on an error answer."""
         request = self._http.build_request(method, path, params=_params(params or {}), json=json,
                                            content=content, headers=headers)
-        request.stream = _Body(request.content)
+        request.stream = OneChunkBody(request.content)
         try:
             response = await self._http.send(request)
         except httpx.TransportError as exc:
@@ -315,30 +316,6 @@ class ApiClient:
                         yield _event(line)
             finally:
                 await _abandon(response, lines)
-
-
-class _Body(httpx.AsyncByteStream):
-    """A request body sent as one chunk, iterated without an async generator.
-
-    httpx's own body stream is an async generator: a request cancelled while
-    sending (a component shutting down) leaves it suspended, and its
-    finalization after the trio run ends is reported as an unraisable
-    exception. A plain iterator has nothing to finalize.
-    """
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._sent = False
-
-    def __aiter__(self) -> _Body:
-        self._sent = False
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._sent:
-            raise StopAsyncIteration
-        self._sent = True
-        return self._data
 
 
 async def _abandon(response: httpx.Response, lines: AsyncIterator[str]) -> None:

@@ -42,8 +42,9 @@ import httpx
 import trio
 
 from nodeos.errors import NodeosError
+from nodeos.httpbody import OneChunkBody
 
-__all__ = ["API_VERSION", "LibpodClient", "PodmanError", "PodmanUnavailable"]
+__all__ = ["API_VERSION", "LibpodClient", "PodmanError", "PodmanUnavailable", "podman_error"]
 
 API_VERSION = "v4.0.0"  # Podman's MinAPIVersion for libpod; 4.x services all answer it
 CONNECT_TIMEOUT = 5.0  # a local socket: a connect that takes longer means Podman is stuck
@@ -264,13 +265,13 @@ class LibpodClient:
         headers = None if content is None else {"Content-Type": "application/json"}
         request = self.http.build_request(method, path, params=params, content=content, headers=headers,
                                           timeout=timeout or self.http.timeout)
-        request.stream = _Body(content or b"")
+        request.stream = OneChunkBody(content or b"")
         try:
             response = await self.http.send(request)
         except httpx.TransportError as exc:
             raise self._unavailable(exc) from exc
         if response.is_error and not (missing_ok and response.status_code == 404):
-            raise _error(response)
+            raise podman_error(response)
         return response
 
     def _timeout_plus(self, seconds: float) -> httpx.Timeout:
@@ -314,7 +315,7 @@ class _Lines:
     async def __aenter__(self) -> _Lines:
         http = self._client.http
         request = http.build_request(self._method, self._path, params=self._params, timeout=_timeout(None))
-        request.stream = _Body(b"")
+        request.stream = OneChunkBody(b"")
         try:
             self._response = await http.send(request, stream=True)
         except httpx.TransportError as exc:
@@ -326,7 +327,7 @@ class _Lines:
                 raise self._client._unavailable(exc) from exc
             finally:
                 await self._response.aclose()
-            raise _error(self._response)
+            raise podman_error(self._response)
         self._lines = self._response.aiter_lines()
         return self
 
@@ -357,31 +358,7 @@ class _Lines:
                         pass
 
 
-class _Body(httpx.AsyncByteStream):
-    """A request body sent as one chunk, iterated without an async generator.
-
-    httpx's own body stream is an async generator: a call cancelled while
-    sending leaves it suspended, and its finalization after the trio run is
-    reported as an unraisable exception. A plain iterator has nothing to
-    finalize. (The same as nodeos.client.api's.)
-    """
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._sent = False
-
-    def __aiter__(self) -> _Body:
-        self._sent = False
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._sent or not self._data:
-            raise StopAsyncIteration
-        self._sent = True
-        return self._data
-
-
-def _error(response: httpx.Response) -> PodmanError:
+def podman_error(response: httpx.Response) -> PodmanError:
     """A PodmanError from libpod's error body, whichever of its shapes it has."""
     try:
         body = response.json()

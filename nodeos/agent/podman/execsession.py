@@ -33,9 +33,10 @@ import httpcore
 import httpx
 import trio
 
-from nodeos.agent.podman.client import LibpodClient, PodmanError, PodmanUnavailable
+from nodeos.agent.podman.client import LibpodClient, PodmanUnavailable, podman_error
 from nodeos.agent.podman.frames import Demultiplexer
 from nodeos.agent.streams import STDOUT, StreamNotFound
+from nodeos.httpbody import OneChunkBody
 
 __all__ = ["PodmanExecSession", "exec_output"]
 
@@ -73,7 +74,7 @@ class PodmanExecSession:
         if self._response.status_code != 101:
             await self._response.aread()
             await self._response.aclose()
-            raise _podman_error(self._response)
+            raise podman_error(self._response)
         self._stream = self._response.extensions["network_stream"]
         return self
 
@@ -91,7 +92,7 @@ class PodmanExecSession:
         if response.status_code == 404:
             raise StreamNotFound(f'container not found ("{container_id[:12]}")')
         if response.is_error:
-            error = _podman_error(response)
+            error = podman_error(response)
             if "state improper" in error.cause:
                 raise StreamNotFound(f"container {container_id[:12]} is not running")
             raise error
@@ -103,7 +104,7 @@ class PodmanExecSession:
         request = self._client.http.build_request(
             "POST", path, content=data, headers={"Content-Type": "application/json", **(headers or {})},
             timeout=timeout or self._client.http.timeout)
-        request.stream = _OneChunk(data)
+        request.stream = OneChunkBody(data)
         return request
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -149,7 +150,7 @@ class PodmanExecSession:
             log.debug("exec %s: resize: %s", self._exec_id[:12], exc)
             return
         if response.is_error:  # the command may have exited meanwhile
-            log.debug("exec %s: resize: %s", self._exec_id[:12], _podman_error(response))
+            log.debug("exec %s: resize: %s", self._exec_id[:12], podman_error(response))
 
     def output(self) -> _Output:
         return _Output(self._stream, self._tty)
@@ -160,7 +161,7 @@ class PodmanExecSession:
         while True:
             response = await self._send(self._client.http.build_request("GET", f"/exec/{self._exec_id}/json"))
             if response.is_error:
-                raise _podman_error(response)
+                raise podman_error(response)
             inspected = response.json()
             if not inspected.get("Running"):
                 return int(inspected.get("ExitCode", -1))
@@ -221,33 +222,3 @@ async def exec_output(client: LibpodClient, container_id: str, command: list[str
                 output += data[:max(0, PROBE_OUTPUT_LIMIT - len(output))]
             return await session.exit_code(), output.decode(errors="replace")
     return -1, output.decode(errors="replace")
-
-
-class _OneChunk(httpx.AsyncByteStream):
-    """A request body sent by a plain iterator (httpx's own is an async generator, which a cancelled
-    send would leave suspended for finalization after the trio run)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._sent = False
-
-    def __aiter__(self) -> _OneChunk:
-        self._sent = False
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._sent:
-            raise StopAsyncIteration
-        self._sent = True
-        return self._data
-
-
-def _podman_error(response: httpx.Response) -> PodmanError:
-    """libpod's error body ``{"cause", "message", "response"}`` as a PodmanError."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("message"):
-        return PodmanError(response.status_code, str(body["message"]), str(body.get("cause") or ""))
-    return PodmanError(response.status_code, f"{response.request.url.path}: {response.text.strip()[:200]}")
