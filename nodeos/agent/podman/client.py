@@ -33,9 +33,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -44,9 +44,10 @@ import trio
 from nodeos.errors import NodeosError
 from nodeos.httpbody import OneChunkBody
 
-__all__ = ["API_VERSION", "LibpodClient", "PodmanError", "PodmanUnavailable", "podman_error"]
+__all__ = ["API_VERSION", "LibpodClient", "PodmanError", "PodmanUnavailable", "podman_error", "retry_while_down"]
 
 API_VERSION = "v4.0.0"  # Podman's MinAPIVersion for libpod; 4.x services all answer it
+T = TypeVar("T")
 CONNECT_TIMEOUT = 5.0  # a local socket: a connect that takes longer means Podman is stuck
 PING_TIMEOUT = 5.0
 
@@ -356,6 +357,20 @@ class _Lines:
                 with suppress(Exception):
                     async for _ in self._lines:
                         pass
+
+
+async def retry_while_down(call: Callable[[], Awaitable[T]], retry_seconds: float = 1.0) -> T:
+    """``await call()``, waiting out Podman being down (a service restarting) rather than failing.
+
+    For the agent's own calls, which have nothing better to do than wait;
+    PodmanError (Podman answered, and said no) goes to the caller.
+    """
+    while True:
+        try:
+            return await call()
+        except PodmanUnavailable as exc:
+            log.info("podman is not answering (%s); retrying", exc)
+            await trio.sleep(retry_seconds)
 
 
 def podman_error(response: httpx.Response) -> PodmanError:

@@ -30,7 +30,7 @@ import trio
 
 from nodeos.agent.backoff import should_restart
 from nodeos.agent.podman import labels
-from nodeos.agent.podman.client import PodmanError, PodmanUnavailable
+from nodeos.agent.podman.client import PodmanError, retry_while_down
 from nodeos.agent.podman.images import ImageProblem, ensure_image
 from nodeos.agent.podman.oom import OomWatch
 from nodeos.agent.probes import Prober, ProbeResult, container_probes, probe_once
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["ContainerRunner"]
 
 log = logging.getLogger(__name__)
-PODMAN_RETRY = 1.0  # seconds between attempts while Podman does not answer
 
 
 class ContainerRunner:
@@ -133,7 +132,7 @@ class ContainerRunner:
             await self.pod.event("Normal", "Pulling", f'Pulling image "{image}"')
 
         try:
-            inspected, pulled = await _retry_podman(lambda: ensure_image(self.pod.client, self.spec, pulling))
+            inspected, pulled = await retry_while_down(lambda: ensure_image(self.pod.client, self.spec, pulling))
         except ImageProblem as problem:
             await self.pod.event("Warning", "Failed", problem.message)
             raise _Waiting(problem.reason, problem.message) from None
@@ -151,7 +150,7 @@ class ContainerRunner:
             await self.pod.event("Warning", "Failed", f"Error: {message}")
             raise _Waiting("CreateContainerConfigError", message)
         try:
-            cid = await _retry_podman(lambda: self.pod.client.container_create(spec))
+            cid = await retry_while_down(lambda: self.pod.client.container_create(spec))
         except PodmanError as exc:
             await self.pod.event("Warning", "Failed", f"Error: {exc.message}")
             raise _Waiting("CreateContainerError", exc.message) from None
@@ -173,7 +172,7 @@ class ContainerRunner:
 
     async def _supervise(self, cid: str) -> dict[str, Any]:
         """Watch one run: probes while it runs; return its inspect data once it has exited."""
-        inspected = await _retry_podman(lambda: self.pod.client.container_inspect(cid))
+        inspected = await retry_while_down(lambda: self.pod.client.container_inspect(cid))
         if inspected is None:
             return {"State": {"ExitCode": 137, "Error": "container disappeared"}}
         if _running(inspected):
@@ -307,7 +306,7 @@ class ContainerRunner:
         """Before the next run: keep this run as the previous one, remove the one before."""
         last = self.state if self.state.state == "terminated" else self.state.last_terminated
         if self.previous is not None:
-            await _retry_podman(lambda: self.pod.client.container_remove(self.previous))
+            await retry_while_down(lambda: self.pod.client.container_remove(self.previous))
         self.previous, self.current = self.current, None
         self.attempt += 1
         self._set(ContainerState(self.name, self.spec.get("image", ""), state="waiting", ready=False,
@@ -344,16 +343,6 @@ class _Waiting(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason, self.message = reason, message
-
-
-async def _retry_podman(call):
-    """``await call()``, waiting out Podman being down (a restarting service) rather than failing."""
-    while True:
-        try:
-            return await call()
-        except PodmanUnavailable as exc:
-            log.info("podman is not answering (%s); retrying", exc)
-            await trio.sleep(PODMAN_RETRY)
 
 
 def _running(inspected: dict[str, Any]) -> bool:

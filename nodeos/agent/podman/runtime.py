@@ -27,7 +27,7 @@ import trio
 
 from nodeos.agent.backoff import RestartBackoff
 from nodeos.agent.podman import labels
-from nodeos.agent.podman.client import LibpodClient, PodmanError, PodmanUnavailable
+from nodeos.agent.podman.client import LibpodClient, PodmanError, PodmanUnavailable, retry_while_down
 from nodeos.agent.podman.network import NETWORK, ensure_network
 from nodeos.agent.podman.streams import PodmanStreams
 from nodeos.agent.podman.worker import PodWorker
@@ -70,7 +70,7 @@ class PodmanRuntime:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the workers until cancelled (which leaves every container running)."""
-        version = await _answered(self.client.version)
+        version = await retry_while_down(self.client.version)
         self.version = f"podman://{version.get('Version', 'unknown')}"
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -225,12 +225,3 @@ def _process_gone(inspected: dict[str, Any]) -> bool:
     except PermissionError:
         return False
     return False
-
-
-async def _answered(call):
-    while True:
-        try:
-            return await call()
-        except PodmanUnavailable as exc:
-            log.warning("podman is not answering (%s); waiting", exc)
-            await trio.sleep(1)

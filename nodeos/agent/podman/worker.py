@@ -26,8 +26,8 @@ import trio
 
 from nodeos.agent import volumes
 from nodeos.agent.podman import labels, specgen
-from nodeos.agent.podman.client import PodmanError, PodmanUnavailable
-from nodeos.agent.podman.containers import ContainerRunner, _retry_podman
+from nodeos.agent.podman.client import PodmanError, PodmanUnavailable, retry_while_down
+from nodeos.agent.podman.containers import ContainerRunner
 from nodeos.agent.runtime.base import PodState
 from nodeos.api import meta
 
@@ -219,7 +219,7 @@ class PodWorker:
             for runner in [*self.init_runners, *self.runners]:
                 if runner.current is not None and not runner.finished:
                     nursery.start_soon(self._stop_one, runner, grace)
-        await _retry_podman(self._remove_pod)
+        await retry_while_down(self._remove_pod)
         await trio.to_thread.run_sync(volumes.remove_pod_dir, self.pod_dir)
         for runner in [*self.init_runners, *self.runners]:
             self.backoff.forget(runner.key)
