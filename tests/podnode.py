@@ -9,7 +9,6 @@ Podman pods ``cleanup`` removes even when the agent did not get to.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import httpx
 
 from tests.daemon import READY_TIMEOUT, Daemon, free_port, node_is_ready
 from tests.podman import CONTAINERS_CONF, remove_labelled
+from tests.waiting import poll
 
 POD_TIMEOUT = 60.0
 
@@ -101,15 +101,9 @@ class PodmanNode:
 
     def wait_for(self, fn: Callable[[], Any], timeout: float, what: str,
                  show: Callable[[], Any] | None = None) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = fn()
-            if result:
-                return result
-            time.sleep(0.2)
-        shown = show() if show else None
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {shown}\n"
-                             f"daemon log tail:\n{self.daemon.log()}")
+        def context() -> str:
+            return f"last seen: {show() if show else None}\ndaemon log tail:\n{self.daemon.log()}"
+        return poll(fn, timeout, what, context, interval=0.2)
 
 
 def _ready_node(url: str, name: str) -> dict[str, Any] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from tests.cluster import Cluster
 from tests.daemon import node_is_ready
 from tests.kubectl import run_kubectl
+from tests.waiting import poll
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,7 @@ def get(cluster: Cluster, path: str) -> dict[str, Any]:
 
 
 def eventually(check: Callable[[], Any], timeout: float, what: str, cluster: Cluster) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}\n{cluster.logs()}")
+    return poll(check, timeout, what, cluster.logs)
 
 
 def test_workers_register_with_capacity_and_stay_ready(cluster, kubectl):

@@ -8,7 +8,6 @@ namespace and puts back any label, taint or cordon it sets on a node.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 
 from tests.cluster import Cluster
 from tests.kubectl import run_kubectl
+from tests.waiting import poll
 
 Kubectl = Callable[..., str]
 
@@ -52,13 +52,7 @@ def pods(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
 
 
 def eventually(check: Callable[[], Any], cluster: Cluster, what: str, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}\n{cluster.logs()}")
+    return poll(check, timeout, what, cluster.logs)
 
 
 def running_nodes(cluster: Cluster, namespace: str, count: int) -> Counter[str]:
