@@ -46,3 +46,13 @@ def podman_socket(tmp_path_factory):
     service = PodmanService(tmp_path_factory.mktemp("podman") / "podman.sock").start()
     yield service.socket
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def podman_node(tmp_path_factory, podman_socket, test_image):
+    """An all-in-one daemon running pods on the session's Podman; tests keep to namespaces of their own."""
+    from tests.podnode import PodmanNode
+
+    node = PodmanNode(tmp_path_factory.mktemp("podnode"), podman_socket).start()
+    yield node
+    node.stop()

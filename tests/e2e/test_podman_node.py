@@ -19,11 +19,9 @@ from tests.podnode import PodmanNode, is_ready
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, podman_socket, test_image):
-    n = PodmanNode(tmp_path_factory.mktemp("e2e-podnode"), podman_socket).start()
-    yield n
-    n.stop()
+@pytest.fixture
+def node(podman_node):
+    return podman_node
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ import httpx
 import pytest
 
 from tests.podman import podman
-from tests.podnode import PodmanNode, container_status, is_ready, phase
+from tests.podnode import container_status, is_ready, phase
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory, podman_socket, test_image):
-    n = PodmanNode(tmp_path_factory.mktemp("podnode"), podman_socket).start()
-    yield n
-    n.stop()
+@pytest.fixture
+def node(podman_node):
+    return podman_node
 
 
 @pytest.fixture
