@@ -110,13 +110,16 @@ async def _collect_garbage(agent: NodeAgent, pods: Informer) -> None:
 
     Runs only after the pod cache synced: an empty cache would make every pod look like garbage.
     """
+    first = True
     while True:
         await pods.wait_synced()
         known = {(p.get("metadata") or {}).get("uid", "") for p in pods.list()}
         try:
             removed = await agent.runtime.collect_garbage(known)
-            if removed:
-                log.info("node %s: removed %d pod(s) that no longer exist", agent.node_name, removed)
+            if removed or first:
+                log.info("node %s: garbage collection removed %d pod(s) that no longer exist", agent.node_name,
+                         removed)
+            first = False
         except Exception:  # garbage collection must not take the agent down; it runs again later
             log.exception("node %s: garbage collection failed", agent.node_name)
         await trio.sleep(GC_SECONDS)

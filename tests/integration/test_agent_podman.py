@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
 import pytest
 
 from tests.podman import podman
-from tests.podnode import container_status, is_ready, phase
+from tests.podnode import PodmanNode, container_status, is_ready, phase
 
 
 @pytest.fixture
@@ -246,3 +247,21 @@ def test_a_pre_stop_hook_runs_before_the_container_is_stopped(node, ns, test_ima
     httpx.delete(f"{node.url}/api/v1/namespaces/{ns}/pods/hooked", timeout=10)
     node.wait_for(lambda: node.pod(ns, "hooked") is None, 15, "hooked pod gone")
     assert (out / "log").read_text() == "prestop\nterm\n"
+
+
+def test_another_node_on_the_same_podman_leaves_our_pods_alone(node, ns, test_image, tmp_path, podman_socket):
+    node.create_pod(ns, "mine", [sh(test_image, "sleep 3600")])
+    node.wait_pod(ns, "mine", running)
+    ids = {c["Id"] for c in podman_containers(ns, "mine")}
+    other = PodmanNode(tmp_path / "other", podman_socket).start()  # its garbage collection runs at start
+    try:
+        collected = other.wait_for(lambda: _collections(other), 60, "the other node's first garbage collection")
+        assert collected == ["removed 0 pod(s)"]
+        assert {c["Id"] for c in podman_containers(ns, "mine")} == ids
+    finally:
+        other.stop()
+    assert running(node.pod(ns, "mine"))
+
+
+def _collections(node: PodmanNode) -> list[str]:
+    return re.findall(r"garbage collection (removed \d+ pod\(s\))", node.daemon.log())

@@ -9,6 +9,7 @@ own garbage rather than someone else's containers.
 from __future__ import annotations
 
 MANAGED = "nodeos.managed"               # "true" on every pod and container the agent made
+NODE = "nodeos.node"                      # the node whose agent made it: one Podman may serve several
 POD_UID = "nodeos.pod-uid"
 POD_NAMESPACE = "nodeos.pod-namespace"
 POD_NAME = "nodeos.pod-name"
@@ -21,7 +22,8 @@ SPEC_HASH = "nodeos.spec-hash"            # a hash of the container's spec, to n
 def pod_labels(pod: dict) -> dict[str, str]:
     """The labels of a Kubernetes pod's Podman pod."""
     meta = pod["metadata"]
-    return {MANAGED: "true", POD_UID: meta["uid"], POD_NAMESPACE: meta["namespace"], POD_NAME: meta["name"]}
+    return {MANAGED: "true", NODE: (pod.get("spec") or {}).get("nodeName") or "", POD_UID: meta["uid"],
+            POD_NAMESPACE: meta["namespace"], POD_NAME: meta["name"]}
 
 
 def container_labels(pod: dict, container_name: str, attempt: int, *, init: bool = False) -> dict[str, str]:

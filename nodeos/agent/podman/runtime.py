@@ -201,9 +201,12 @@ class PodmanRuntime:
     # -- garbage ------------------------------------------------------------------------------------------------
 
     async def collect_garbage(self, known_uids: set[str]) -> int:
-        """Remove Podman pods of ours whose Kubernetes pod is neither known nor being run. Returns how many."""
+        """Remove Podman pods of ours whose Kubernetes pod is neither known nor being run. Returns how many.
+
+        Only this node's: several nodes (tests, a host that changed its name) may share one Podman.
+        """
         removed = 0
-        for found in await self.client.pods(labels={labels.MANAGED: "true"}):
+        for found in await self.client.pods(labels={labels.MANAGED: "true", labels.NODE: self.node_name}):
             uid = (found.get("Labels") or {}).get(labels.POD_UID, "")
             if uid in known_uids or uid in self._workers or uid in self._terminating:
                 continue
