@@ -1,0 +1,1 @@
+"""The Textual dashboard (`nodeos dashboard`): a client of the API, like kubectl."""
