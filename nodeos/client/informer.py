@@ -14,6 +14,12 @@ everything a long watch meets:
 - a missed event somewhere else: periodic resync re-delivers every cached
   object to ``on_update(obj, obj)``, so level-triggered consumers converge.
 
+``on_health(ok, error)`` hears of trouble and recovery: ``(False, message)``
+when a list or watch fails (server down, connection broken, an error answer
+other than 410), ``(True, "")`` when the next list completes or the next
+event (a BOOKMARK included) arrives. A dashboard uses it to show
+"disconnected"; the informer retries by itself either way.
+
 Handlers are plain functions, called in order on the informer's task; they
 should only enqueue keys (see ``WorkQueue``). Objects in the cache are shared:
 never modify them, copy first.
@@ -62,7 +68,7 @@ class Informer:
     def __init__(self, api: ApiClient, resource: Resource, namespace: str | None = None, *,
                  label_selector: str | None = None, field_selector: str | None = None,
                  resync_period: float | None = 300.0, watch_timeout: int = 300,
-                 backoff_cap: float = 30.0) -> None:
+                 backoff_cap: float = 30.0, on_health: Callable[[bool, str], Any] | None = None) -> None:
         self.api = api
         self.resource = resource
         self.namespace = namespace
@@ -77,6 +83,8 @@ class Informer:
         self._synced = trio.Event()
         self._need_list = True
         self._events = 0  # events received, to tell a working watch from a failing one
+        self.on_health = on_health
+        self.healthy = True  # False from a failed list/watch until the next list or event
 
     # -- reading the cache ------------------------------------------------------
 
@@ -142,8 +150,10 @@ class Informer:
                 self._need_list = True
                 return not listed  # at once, unless a fresh list was already too old
             log.warning("%s: list/watch failed: %s", self.resource.plural, exc)
+            self._health(False, str(exc))
         except ApiUnavailable as exc:
             log.warning("%s: API unavailable: %s", self.resource.plural, exc)
+            self._health(False, str(exc))
         # A stream that breaks or ends at once, silently, is a failure.
         lasted = trio.current_time() - started >= 1.0
         return listed or lasted or self._events > events_before
@@ -154,6 +164,7 @@ class Informer:
         items = [self._typed(obj) for obj in listed.get("items") or []]
         self._reset(items)
         self.resource_version = (listed.get("metadata") or {}).get("resourceVersion") or None
+        self._health(True, "")
 
     async def _watch(self) -> None:
         """Follow one watch stream until the server ends it."""
@@ -163,7 +174,19 @@ class Informer:
         async with aclosing(events) as stream:
             async for kind, obj in stream:
                 self._events += 1
+                if not self.healthy:
+                    self._health(True, "")
                 self._apply(kind, obj)
+
+    def _health(self, ok: bool, error: str) -> None:
+        if ok == self.healthy and ok:
+            return
+        self.healthy = ok
+        if self.on_health:
+            try:
+                self.on_health(ok, error)
+            except Exception:
+                log.exception("informer health handler %r failed", self.on_health)
 
     async def _resync_loop(self) -> NoReturn:
         assert self.resync_period

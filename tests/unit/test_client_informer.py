@@ -213,3 +213,28 @@ async def test_a_server_that_always_expires_watches_is_not_hammered(fake, autoju
         await trio.sleep(120)
         assert 3 < len(list_requests(fake)) < 12
         nursery.cancel_scope.cancel()
+
+
+async def test_health_hook_reports_outage_and_recovery(fake, autojump_clock):
+    reports = []
+
+    def down(request):
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    async with fake.client() as api, trio.open_nursery() as nursery:
+        informer = Informer(api, PODS, resync_period=None, backoff_cap=4,
+                            on_health=lambda ok, error: reports.append((ok, error)))
+        await nursery.start(informer.run)
+        assert reports == [] and informer.healthy
+        fake.hook = down
+        fake.end_watches(httpx.ReadError("connection reset"))
+        await trio.sleep(10)
+        assert not informer.healthy
+        assert "connection reset" in reports[0][1] and "refused" in reports[-1][1]
+        assert all(ok is False for ok, _ in reports)
+        fake.hook = None
+        fake.put(PODS, pod("late"))
+        await trio.sleep(5)
+        assert informer.healthy and reports[-1] == (True, "")
+        assert [ok for ok, _ in reports].count(True) == 1
+        nursery.cancel_scope.cancel()
