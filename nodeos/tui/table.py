@@ -1,0 +1,165 @@
+"""The main table: a DataTable that follows the model's rows without rebuilding.
+
+Design note. The model (``RowCache`` + ``Query``) owns every row, filtered and
+sorted; this widget only mirrors the current list. Rebuilding a DataTable of
+5,000 rows on each change costs tens of milliseconds and loses the cursor, so
+``show(rows)`` diffs instead: rows whose ``Row`` object is unchanged (the cache
+hands back the same object) are skipped, changed rows get ``update_cell`` for
+the cells that differ, vanished rows are dropped and new rows appended, and
+then the display order is set in one step. DataTable has no public "move row"
+nor "remove many rows" (``remove_row`` is O(n) each), so those two steps set
+its row-location map directly, as its own ``sort()`` does. The cursor follows
+its object by key, not its index.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from rich.text import Text
+from textual._two_way_dict import TwoWayDict
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
+
+from nodeos.tui.data.rows import Column, Row, cells_at
+
+# Colour only adds to the STATUS text; these are ANSI names, so they hold at 16 colours.
+SEVERITY_STYLES: dict[str, str] = {"error": "bold red", "warn": "yellow"}
+
+
+def _style(severity: str) -> str:
+    return SEVERITY_STYLES.get(severity, "")
+
+
+class ResourceTable(DataTable):
+    """The rows of one view; ``show()`` mirrors the model's current list."""
+
+    DEFAULT_CSS = """
+    ResourceTable { height: 1fr; }
+    """
+
+    def __init__(self, *, now: Callable[[], float] = time.time, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self.now = now
+        self._shown: dict[str, Row] = {}
+        self._order: list[str] = []
+        self._columns: tuple[Column, ...] = ()
+
+    # -- columns ------------------------------------------------------------------
+
+    def set_columns(self, columns: Sequence[Column], sort_index: int | None = None, descending: bool = False) -> None:
+        """Start over with new columns (a view switch); the sort column's header is marked."""
+        self.clear(columns=True)
+        self._shown.clear()
+        self._order = []
+        self._columns = tuple(columns)
+        for index, column in enumerate(columns):
+            label = column.name
+            if index == sort_index:
+                label += "↓" if descending else "↑"
+            self.add_column(label, width=column.width, key=str(index))
+
+    def mark_sort(self, sort_index: int | None, descending: bool) -> None:
+        """Show which column sorts the rows, as an arrow after its name."""
+        for index, column in enumerate(self._columns):
+            key = self.ordered_columns[index].key
+            label = column.name + (("↓" if descending else "↑") if index == sort_index else "")
+            self.columns[key].label = Text(label)
+        self._clear_caches()
+        self.refresh()
+
+    # -- rows -----------------------------------------------------------------------
+
+    @property
+    def current_key(self) -> str | None:
+        """The key ("ns/name") of the row under the cursor, if any."""
+        if not self._order or not 0 <= self.cursor_row < len(self._order):
+            return None
+        return self._order[self.cursor_row]
+
+    @property
+    def keys(self) -> list[str]:
+        """The row keys in display order."""
+        return list(self._order)
+
+    def show(self, rows: Sequence[Row]) -> None:
+        """Make the table show ``rows`` in this order, touching only what changed."""
+        focus_key = self.current_key
+        wanted = {row.key: row for row in rows}
+        gone = [key for key in self._order if key not in wanted]
+        if len(gone) > len(self._order) // 2:
+            self._rebuild(rows)
+        else:
+            self._drop(gone)
+            for row in rows:
+                self._put(row)
+            self._reorder([row.key for row in rows])
+        self._follow(focus_key)
+
+    def _rebuild(self, rows: Sequence[Row]) -> None:
+        """Most rows went away (a filter, a namespace switch): adding afresh is cheaper than diffing."""
+        self.clear()
+        self._shown.clear()
+        for row in rows:
+            self.add_row(*self._cells(row), key=row.key)
+            self._shown[row.key] = row
+        self._order = [row.key for row in rows]
+
+    def _drop(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            row_key = RowKey(key)
+            del self.rows[row_key]
+            del self._data[row_key]
+            self._shown.pop(key, None)
+
+    def _put(self, row: Row) -> None:
+        old = self._shown.get(row.key)
+        if old is row:
+            return
+        self._shown[row.key] = row
+        if old is None:
+            self.add_row(*self._cells(row), key=row.key)
+            return
+        if old.cells == row.cells and old.severity == row.severity:
+            return
+        old_cells = self._cells(old)
+        for index, cell in enumerate(self._cells(row)):
+            if cell != old_cells[index]:
+                self.update_cell(row.key, str(index), cell)
+
+    def _reorder(self, keys: list[str]) -> None:
+        if keys == self._order and len(self._row_locations) == len(keys):
+            return
+        self._order = keys
+        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(keys)})
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate  # revalidate against the new row count
+        self.refresh(layout=True)
+
+    def _follow(self, key: str | None) -> None:
+        """Keep the cursor on the same object after rows moved around it."""
+        if key is None or key not in self._shown:
+            return
+        index = self._order.index(key) if self._order[self.cursor_row:self.cursor_row + 1] != [key] else None
+        if index is not None:
+            self.move_cursor(row=index)
+
+    def refresh_ages(self) -> None:
+        """Recompute the age cells (AGE, LAST SEEN) of the rows on screen; ages move with the clock."""
+        top = int(self.scroll_y)
+        for key in self._order[top:top + self.size.height + 1]:
+            row = self._shown[key]
+            if not row.stamps:
+                continue
+            now_cells = cells_at(row, self.now())
+            for index in row.stamps:
+                self.update_cell(key, str(index), self._cell(row, index, now_cells[index]))
+
+    def _cells(self, row: Row) -> list[Text]:
+        return [self._cell(row, index, cell) for index, cell in enumerate(cells_at(row, self.now()))]
+
+    def _cell(self, row: Row, index: int, cell: str) -> Text:
+        justify = "right" if self._columns[index].align == "right" else "left"
+        return Text(cell, style=_style(row.severity), justify=justify, no_wrap=True, overflow="ellipsis")
