@@ -39,9 +39,10 @@ def summary_line(server: str, summary: Summary, connected: bool, error: str = ""
     parts = [f"masters {summary.masters}", ready, f"pods {summary.pods_running}/{summary.pods_total} running",
              warnings, escape(server.removeprefix("https://").removeprefix("http://"))]
     line = " │ ".join(parts)
-    if not connected:
-        why = f": {escape(error)}" if error else ""
-        line = f"[reverse bold red] DISCONNECTED [/] {line}{why}"
+    if not connected and not error:  # before the first full list: not yet an outage
+        line = f"[reverse] SYNCING [/] {line}"
+    elif not connected:
+        line = f"[reverse bold red] DISCONNECTED [/] {line}: {escape(error)}"
     return line
 
 
