@@ -21,7 +21,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("Views", "o", "sort by the next column"),
     ("Views", "O", "reverse the sort order"),
     ("Views", "N A S R", "sort by NAME, AGE, STATUS, RESTARTS... (shift+first letter; again reverses)"),
-    ("Views", "↑ ↓ pgup pgdn home end", "move the cursor"),
+    ("Views", "↑ ↓ pgup pgdn", "move the cursor; ctrl+home, ctrl+end: first, last row"),
     ("Views", "enter, d", "describe: spec, status, conditions and the object's events"),
     ("Views", "?", "this help"),
     ("Views", "q, ctrl+c", "quit"),

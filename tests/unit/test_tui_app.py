@@ -1,0 +1,110 @@
+"""The dashboard's UI without a cluster: the ':' commands, the help table against the bindings,
+the table's diffing (cursor follows its object), logs, and dialogs, on a fixed Store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from nodeos.tui.app import DashboardApp
+from nodeos.tui.browser import ResourceScreen
+from nodeos.tui.commands import Quit, SetNamespace, ShowView, ShowViewIn, Unknown, parse_command
+from nodeos.tui.data.store import Store
+from nodeos.tui.dialogs import ConfirmScreen
+from nodeos.tui.help import KEYS
+from nodeos.tui.logs import LogsScreen
+from tests.tui_objects import NOW, RecordingFeed, fixed_store, pod
+
+
+def run(scenario: Callable[[DashboardApp, object, ResourceScreen], Awaitable[None]], store: Store | None = None,
+        feed: RecordingFeed | None = None, **kwargs: object) -> DashboardApp:
+    app = DashboardApp(feed or RecordingFeed(), store or fixed_store(), now=lambda: NOW, **kwargs)
+
+    async def main() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await scenario(app, pilot, app.screen)  # type: ignore[arg-type]
+    asyncio.run(main())
+    return app
+
+
+def test_commands() -> None:
+    assert parse_command("po") == ShowView("pods")
+    assert parse_command(":deploy") == ShowView("deployments")
+    assert parse_command("no") == ShowView("nodes")
+    assert parse_command("ns") == ShowView("namespaces")
+    assert parse_command("ns shop") == SetNamespace("shop")
+    assert parse_command("ns all") == SetNamespace(None)
+    assert parse_command("po kube-system") == ShowViewIn("pods", "kube-system")
+    assert parse_command("q") == Quit()
+    assert isinstance(parse_command("bogus"), Unknown)
+
+
+def test_every_key_in_help_is_bound() -> None:
+    bound = {b.key for b in ResourceScreen.BINDINGS} | {k for b in ResourceScreen.BINDINGS for k in b.key.split(",")}
+    bound |= {b.key for b in LogsScreen.BINDINGS}
+    aliases = {":": "colon", "/": "slash", "?": "question_mark"}
+    for section, key, _ in KEYS:
+        if section in ("Views", "Pods", "Deployments", "Nodes") and len(key) == 1 and key.isalnum():
+            assert aliases.get(key, key) in bound or key in "NASR", key
+        if section == "Logs" and key.isalpha() and len(key) == 1:
+            assert key in bound, key
+
+
+def test_cursor_follows_its_pod_when_rows_arrive_above() -> None:
+    store = fixed_store()
+
+    async def scenario(app, pilot, screen) -> None:
+        await pilot.press("ctrl+end")
+        assert screen.table.current_key == "shop/web-3"
+        row = screen.table.cursor_row
+        for name in ("aaa", "aab", "aac"):
+            store.put("Pod", pod(name))
+        await pilot.pause(0.3)
+        assert screen.table.current_key == "shop/web-3"
+        assert screen.table.cursor_row == row + 3
+        store.remove("Pod", "shop/aaa")
+        await pilot.pause(0.3)
+        assert screen.table.current_key == "shop/web-3"
+        assert screen.table.keys[0] == "shop/aab"
+    run(scenario, store)
+
+
+def test_a_changed_pod_updates_its_cells_only() -> None:
+    store = fixed_store()
+
+    async def scenario(app, pilot, screen) -> None:
+        updates = []
+        original = screen.table.update_cell
+        screen.table.update_cell = lambda *a, **k: (updates.append(a[:2]), original(*a, **k))
+        store.put("Pod", pod("web-1", waiting="CrashLoopBackOff", restarts=3, ip="10.244.1.5"))
+        await pilot.pause(0.3)
+        assert screen.table.get_row("shop/web-1")[3].plain == "CrashLoopBackOff"
+        assert {key for key, _ in updates} == {"shop/web-1"}
+    run(scenario, store)
+
+
+def test_logs_are_shown_in_batches_and_bounded() -> None:
+    feed = RecordingFeed(log_lines=tuple(f"line {i}" for i in range(7000)))
+
+    async def scenario(app, pilot, screen) -> None:
+        await pilot.press("end", "l")
+        await pilot.pause(0.3)
+        log = app.screen.query_one("Log")
+        assert len(log.lines) == 5000 and log.lines[-1] == "line 6999"
+        assert "end of log" in str(app.screen.query_one("#state").render())
+    run(scenario, feed=feed)
+
+
+def test_delete_asks_then_calls_the_feed() -> None:
+    feed = RecordingFeed()
+
+    async def scenario(app, pilot, screen) -> None:
+        await pilot.press("ctrl+d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert feed.calls == []
+        await pilot.press("ctrl+d", "tab", "enter")  # focus moves from No to Yes; enter presses it
+        await pilot.pause(0.2)
+        assert len(feed.calls) == 1
+    run(scenario, feed=feed)
