@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets._data_table import Row as TableRow
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from nodeos.tui.data.rows import Column, Row, cells_at
 
@@ -45,6 +46,9 @@ class ResourceTable(DataTable):
         self._shown: dict[str, Row] = {}
         self._order: list[str] = []
         self._columns: tuple[Column, ...] = ()
+        # key -> (the Row the cells were made from, its cells): a filter or namespace switch re-adds
+        # thousands of unchanged rows, and making their Text cells is most of that cost.
+        self._made: dict[str, tuple[Row, list[Text]]] = {}
 
     # -- columns ------------------------------------------------------------------
 
@@ -52,6 +56,7 @@ class ResourceTable(DataTable):
         """Start over with new columns (a view switch); the sort column's header is marked."""
         self.clear(columns=True)
         self._shown.clear()
+        self._made.clear()
         self._order = []
         self._columns = tuple(columns)
         for index, column in enumerate(columns):
@@ -101,10 +106,18 @@ class ResourceTable(DataTable):
         """Most rows went away (a filter, a namespace switch): adding afresh is cheaper than diffing."""
         self.clear()
         self._shown.clear()
+        self._order = []
         for row in rows:
-            self.add_row(*self._cells(row), key=row.key)
-            self._shown[row.key] = row
-        self._order = [row.key for row in rows]
+            self._add(row)
+        self._reorder([row.key for row in rows])
+
+    def _add(self, row: Row) -> None:
+        """``add_row`` without its per-row work: the columns have fixed widths, so no cell needs
+        measuring, and the cursor is revalidated once by ``_reorder`` rather than once per row."""
+        key = RowKey(row.key)
+        self._data[key] = {ColumnKey(str(i)): cell for i, cell in enumerate(self._made_cells(row))}
+        self.rows[key] = TableRow(key, 1)
+        self._shown[row.key] = row
 
     def _drop(self, keys: Sequence[str]) -> None:
         for key in keys:
@@ -117,14 +130,14 @@ class ResourceTable(DataTable):
         old = self._shown.get(row.key)
         if old is row:
             return
-        self._shown[row.key] = row
         if old is None:
-            self.add_row(*self._cells(row), key=row.key)
+            self._add(row)
             return
+        self._shown[row.key] = row
         if old.cells == row.cells and old.severity == row.severity:
             return
-        old_cells = self._cells(old)
-        for index, cell in enumerate(self._cells(row)):
+        old_cells = self._made_cells(old)
+        for index, cell in enumerate(self._made_cells(row)):
             if cell != old_cells[index]:
                 self.update_cell(row.key, str(index), cell)
 
@@ -156,6 +169,14 @@ class ResourceTable(DataTable):
             now_cells = cells_at(row, self.now())
             for index in row.stamps:
                 self.update_cell(key, str(index), self._cell(row, index, now_cells[index]))
+
+    def _made_cells(self, row: Row) -> list[Text]:
+        made = self._made.get(row.key)
+        if made is not None and made[0] is row:
+            return made[1]
+        cells = self._cells(row)
+        self._made[row.key] = (row, cells)
+        return cells
 
     def _cells(self, row: Row) -> list[Text]:
         return [self._cell(row, index, cell) for index, cell in enumerate(cells_at(row, self.now()))]
