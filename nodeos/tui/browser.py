@@ -218,13 +218,23 @@ class ResourceScreen(Screen[None]):
         prompt.placeholder = ("pods  no  deploy  rs  ds  svc  ev  ns NAME  ns all  q" if mode == ":"
                               else "text, or -l app=web")
         prompt.value = self.filter if mode == "/" else ""
-        self.query_one("#promptbar").add_class("active")
-        prompt.focus()
+        bar = self.query_one("#promptbar")
+        bar.add_class("active")
+        bar.display = True  # now, not at the next style update: focusable at once
+        # Focus at once (Widget.focus() waits for the message queue): keys typed fast then go straight to the
+        # prompt; those already queued for the table, the table hands on (ResourceTable.on_key).
+        self.set_focus(prompt)
+
+    def open_prompt(self) -> Input | None:
+        """The prompt's input while one is open (the table hands it keys typed ahead)."""
+        return self.query_one("#prompt", Input) if self._prompt_mode else None
 
     def _close_prompt(self) -> None:
         self._prompt_mode = ""
-        self.query_one("#promptbar").remove_class("active")
-        self.table.focus()
+        bar = self.query_one("#promptbar")
+        bar.remove_class("active")
+        bar.display = False
+        self.set_focus(self.table)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if self._prompt_mode == "/":  # filter as you type, as k9s does

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from rich.text import Text
+from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 from textual.widgets._data_table import Row as TableRow
@@ -25,6 +26,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 from nodeos.tui.data.rows import Column, Row, cells_at
 
+PROMPT_KEYS = {"colon": ":", "slash": "/"}  # keys that open the screen's prompt
 # Colour only adds to the STATUS text; these are ANSI names, so they hold at 16 colours.
 SEVERITY_STYLES: dict[str, str] = {"error": "bold red", "warn": "yellow"}
 
@@ -49,6 +51,37 @@ class ResourceTable(DataTable):
         # key -> (the Row the cells were made from, its cells): a filter or namespace switch re-adds
         # thousands of unchanged rows, and making their Text cells is most of that cost.
         self._made: dict[str, tuple[Row, list[Text]]] = {}
+
+    # -- keys typed ahead of the prompt --------------------------------------------
+
+    async def on_key(self, event: events.Key) -> None:
+        """Keys that reached the table while a prompt is open go to the prompt.
+
+        Typed fast — a paste, or SSH delivering ``:no`` and Enter in one read — the keys after ``:`` are
+        already queued for the table before the screen's binding would open the prompt; so the table opens
+        it itself, and hands on what follows, which would otherwise sort and describe instead of naming a
+        view.
+        """
+        screen = self.screen
+        prompt = getattr(screen, "open_prompt", lambda: None)()
+        if prompt is None:
+            opens = PROMPT_KEYS.get(event.key)
+            if opens is not None and hasattr(screen, "action_prompt"):
+                # Open it here, in this queue, so the keys queued behind this one find it open.
+                event.stop()
+                event.prevent_default()
+                screen.action_prompt(opens)
+            return
+        event.stop()
+        event.prevent_default()
+        if event.key == "enter":
+            await prompt.action_submit()
+        elif event.key == "escape":
+            await self.screen.run_action("clear_filter")
+        elif event.key == "backspace":
+            prompt.action_delete_left()
+        elif event.is_printable and event.character:
+            prompt.insert_text_at_cursor(event.character)
 
     # -- columns ------------------------------------------------------------------
 

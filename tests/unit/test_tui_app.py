@@ -108,3 +108,20 @@ def test_delete_asks_then_calls_the_feed() -> None:
         await pilot.pause(0.2)
         assert len(feed.calls) == 1
     run(scenario, feed=feed)
+
+
+def test_keys_typed_ahead_of_the_prompt_go_into_it() -> None:
+    # Over SSH ":no" and Enter arrive in one read: all four keys are queued before the prompt opens.
+    from textual import events
+
+    async def scenario(app, pilot, screen) -> None:
+        for key, character in [("colon", ":"), ("n", "n"), ("o", "o"), ("enter", "\r")]:
+            app.post_message(events.Key(key, character))
+        await pilot.pause(0.3)
+        assert screen.view == "nodes"
+        for key, character in [("slash", "/"), ("w", "w"), ("o", "o"), ("r", "r"), ("enter", "\r")]:
+            app.post_message(events.Key(key, character))
+        await pilot.pause(0.3)
+        assert screen.filter == "wor" and screen.view == "nodes"
+
+    run(scenario)
