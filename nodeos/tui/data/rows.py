@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -359,6 +359,12 @@ def build_row(spec: ViewSpec, obj: Mapping[str, Any], store: Store) -> Row:
 
 # -- the header --------------------------------------------------------------------------------------
 
+def _masters(store: Store, nodes: Iterable[Mapping[str, Any]]) -> int:
+    """The control-plane Nodes; and a master need not be a Node (role "master" runs no agent), so at least
+    the one this dashboard is connected to."""
+    return max(1 if store.connected else 0, sum(1 for n in nodes if is_master(n)))
+
+
 def summary(store: Store, now: float | None = None) -> Summary:
     """The cluster at a glance, for the header."""
     now = time.time() if now is None else now
@@ -368,6 +374,6 @@ def summary(store: Store, now: float | None = None) -> Summary:
     hour_ago = now - 3600
     warnings = sum(1 for ev in store.objects("Event").values()
                    if ev.get("type") == "Warning" and (event_time(ev) or 0) >= hour_ago)
-    return Summary(masters=sum(1 for n in nodes if is_master(n)), nodes_ready=sum(1 for n in nodes if node_ready(n)),
+    return Summary(masters=_masters(store, nodes), nodes_ready=sum(1 for n in nodes if node_ready(n)),
                    nodes_total=len(nodes), pods_running=running, pods_total=len(all_pods),
                    warnings_last_hour=warnings)
