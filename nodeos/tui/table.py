@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
@@ -27,6 +29,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from nodeos.tui.data.rows import Column, Row, cells_at
 
 PROMPT_KEYS = {"colon": ":", "slash": "/"}  # keys that open the screen's prompt
+RENDERED_CELLS_MAX = 8192  # ~ 20 screens of 160x48: enough to page back and forth, bounded
 # Colour only adds to the STATUS text; these are ANSI names, so they hold at 16 colours.
 SEVERITY_STYLES: dict[str, str] = {"error": "bold red", "warn": "yellow"}
 
@@ -51,6 +54,8 @@ class ResourceTable(DataTable):
         # key -> (the Row the cells were made from, its cells): a filter or namespace switch re-adds
         # thousands of unchanged rows, and making their Text cells is most of that cost.
         self._made: dict[str, tuple[Row, list[Text]]] = {}
+        # (id of a cell's Text, where and how it is drawn) -> (that Text, its rendered lines); see _render_cell.
+        self._rendered: dict[tuple[object, ...], tuple[Text, list[list[Segment]]]] = {}
 
     # -- keys typed ahead of the prompt --------------------------------------------
 
@@ -90,6 +95,7 @@ class ResourceTable(DataTable):
         self.clear(columns=True)
         self._shown.clear()
         self._made.clear()
+        self._rendered.clear()
         self._order = []
         self._columns = tuple(columns)
         for index, column in enumerate(columns):
@@ -193,15 +199,55 @@ class ResourceTable(DataTable):
             self.move_cursor(row=index)
 
     def refresh_ages(self) -> None:
-        """Recompute the age cells (AGE, LAST SEEN) of the rows on screen; ages move with the clock."""
+        """Recompute the age cells (AGE, LAST SEEN) of the rows on screen; ages move with the clock.
+
+        Only cells whose text moved are updated: each ``update_cell`` makes DataTable redraw every visible
+        cell, and most ages ("5m", "3d") read the same from one second to the next.
+        """
         top = int(self.scroll_y)
         for key in self._order[top:top + self.size.height + 1]:
             row = self._shown[key]
             if not row.stamps:
                 continue
             now_cells = cells_at(row, self.now())
+            shown = self._data.get(RowKey(key), {})
             for index in row.stamps:
-                self.update_cell(key, str(index), self._cell(row, index, now_cells[index]))
+                old = shown.get(ColumnKey(str(index)))
+                if not isinstance(old, Text) or old.plain != now_cells[index]:
+                    self.update_cell(key, str(index), self._cell(row, index, now_cells[index]))
+
+    def _clear_caches(self) -> None:
+        """DataTable drops its renders when its look changes (cursor shown, padding, theme): so do we."""
+        super()._clear_caches()
+        self._rendered.clear()
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        """DataTable's cell rendering, remembered across its cache resets.
+
+        DataTable keys its render caches on a counter that every ``update_cell``, row move and resize
+        bumps, so one changed cell — or the prompt opening, which shrinks the table by a line — re-renders
+        every visible cell through Rich, ~40 ms at 160x48. Our cells are Text objects that stay the same
+        object while their row is unchanged (``_made``), so a render can be reused while the same Text is
+        drawn at the same row index (the index is in the mouse metadata), width and style.
+        """
+        if row_index < 0 or not self._columns:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        try:
+            row_key = self._row_locations.get_key(row_index)
+            cell = self._data[row_key][self._column_locations.get_key(column_index)]
+        except KeyError:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (id(cell), row_index, column_index, base_style, width, cursor, hover, self.show_cursor,
+               self._show_hover_cursor, self._pseudo_class_state)
+        hit = self._rendered.get(key)
+        if hit is not None and hit[0] is cell:
+            return hit[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if len(self._rendered) >= RENDERED_CELLS_MAX:
+            self._rendered.clear()
+        self._rendered[key] = (cell, lines)  # type: ignore[assignment]
+        return lines
 
     def _made_cells(self, row: Row) -> list[Text]:
         made = self._made.get(row.key)
