@@ -237,7 +237,8 @@ class ResourceScreen(Screen[None]):
         self.set_focus(self.table)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if self._prompt_mode == "/":  # filter as you type, as k9s does
+        # Filter as you type, as k9s does; opening the prompt sets its value to the filter: nothing to redo.
+        if self._prompt_mode == "/" and event.value != self.filter:
             self.filter = event.value
             self._show_rows()
 
