@@ -176,7 +176,7 @@ def _background(sgrs: str, background: str) -> str:
                 i += size - 1
             elif code == "38" and i + 1 < len(codes):
                 i += (3 if codes[i + 1] == "5" else 5) - 1
-            elif code.isdigit() and 40 <= int(code) <= 47 or code.isdigit() and 100 <= int(code) <= 107:
+            elif (code.isdigit() and 40 <= int(code) <= 47) or (code.isdigit() and 100 <= int(code) <= 107):
                 background = code
             i += 1
     return background
