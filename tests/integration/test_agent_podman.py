@@ -86,8 +86,9 @@ def test_a_crashing_container_backs_off_and_restarts(node, ns, test_image):
                         timeout=40)
     status = container_status(pod, "main")
     assert status["lastState"]["terminated"]["exitCode"] == 2
-    pod = node.wait_pod(ns, "crash", lambda p: "waiting" in container_status(p, "main").get("state", {}))
-    assert container_status(pod, "main")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    # between runs it is ContainerCreating for a moment, then waits out the back-off
+    pod = node.wait_pod(ns, "crash", lambda p: waiting_reason(p) == "CrashLoopBackOff", timeout=40)
+    assert "back-off" in container_status(pod, "main")["state"]["waiting"]["message"]
     assert phase(pod) == "Running" and not is_ready(pod)
     assert "BackOff" in {e["reason"] for e in node.events(ns, "crash")}
 
