@@ -56,3 +56,16 @@ def podman_node(tmp_path_factory, podman_socket, test_image):
     node = PodmanNode(tmp_path_factory.mktemp("podnode"), podman_socket).start()
     yield node
     node.stop()
+
+
+@pytest.fixture
+def podman_ns():
+    """A namespace name of the test's own for containers made by hand; what carries it is removed after."""
+    import uuid
+
+    from nodeos.agent.podman import labels
+    from tests.podman import remove_labelled
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    yield name
+    remove_labelled(f"{labels.POD_NAMESPACE}={name}")

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -19,23 +18,19 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from nodeos.agent import remotecommand as rc
-from nodeos.agent.podman import labels
 from nodeos.agent.podman.client import LibpodClient
 from nodeos.agent.podman.streams import PodmanStreams
 from nodeos.agent.server import serve_agent
 from tests.daemon import free_port
 from tests.integration.test_pod_streams import run
-from tests.podman import remove_labelled
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def ns():
-    name = f"agentsrv-{uuid.uuid4().hex[:8]}"
-    yield name
-    remove_labelled(f"{labels.POD_NAMESPACE}={name}")
+def ns(podman_ns):
+    return podman_ns
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from contextlib import aclosing
 
 import pytest
@@ -14,16 +13,14 @@ from nodeos.agent.podman import labels
 from nodeos.agent.podman.client import LibpodClient
 from nodeos.agent.podman.streams import PodmanStreams
 from nodeos.agent.streams import STDERR, STDOUT, LogOptions, StreamNotFound
-from tests.podman import podman, remove_labelled
+from tests.podman import podman
 
 KUBELET_TIME = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
 
 
 @pytest.fixture
-def ns():
-    name = f"streams-{uuid.uuid4().hex[:8]}"
-    yield name
-    remove_labelled(f"{labels.POD_NAMESPACE}={name}")
+def ns(podman_ns):
+    return podman_ns
 
 
 @pytest.fixture
