@@ -100,9 +100,13 @@ def prepare(n_pods: int, nodes: int = 50, workdir: Path | None = None) -> tuple[
 
 # -- the load -------------------------------------------------------------------------------------------
 
-async def _load(url: str, pods: int, rate: float, seconds: float) -> None:
-    """Patch ``rate`` pods' labels per second, round-robin, for ``seconds``."""
+async def load(url: str, pods: int, rate: float, seconds: float, patch: str = "labels") -> None:
+    """Patch ``rate`` pods per second, round-robin, for ``seconds``: labels, or a container's restart count."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        statuses: dict[str, Any] = {}
+        if patch == "status":
+            items = (await client.get(f"/api/v1/namespaces/{NAMESPACE}/pods")).json()["items"]
+            statuses = {p["metadata"]["name"]: p.get("status") or {} for p in items}
         start = trio.current_time()
         sent = 0
         while (elapsed := trio.current_time() - start) < seconds:
@@ -110,13 +114,20 @@ async def _load(url: str, pods: int, rate: float, seconds: float) -> None:
             async with trio.open_nursery() as nursery:
                 for n in range(sent, due):
                     name = f"web-{(n * 7919) % pods:05}"
-                    patch = {"metadata": {"labels": {"bench-tick": str(n)}}}
-                    nursery.start_soon(lambda name=name, patch=patch: client.patch(
-                        f"/api/v1/namespaces/{NAMESPACE}/pods/{name}", content=json.dumps(patch),
-                        headers={"Content-Type": "application/merge-patch+json"}))
+                    nursery.start_soon(_patch_one, client, name, n, patch, statuses.get(name))
             sent = due
             await trio.sleep(max(0.0, start + sent / rate - trio.current_time()))
         print(json.dumps({"patches": sent}), flush=True)
+
+
+async def _patch_one(client: httpx.AsyncClient, name: str, n: int, patch: str, status: dict[str, Any] | None) -> None:
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods/{name}"
+    if patch == "status" and status and status.get("containerStatuses"):
+        containers = [{**c, "restartCount": n} for c in status["containerStatuses"]]
+        body, path = {"status": {"containerStatuses": containers}}, path + "/status"
+    else:
+        body = {"metadata": {"labels": {"bench-tick": str(n)}}}
+    await client.patch(path, content=json.dumps(body), headers={"Content-Type": "application/merge-patch+json"})
 
 
 # -- the measurement -----------------------------------------------------------------------------------
@@ -173,7 +184,7 @@ def main() -> None:
     parser.add_argument("--server", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "load":
-        trio.run(_load, args.server, args.pods, args.rate, args.seconds)
+        trio.run(load, args.server, args.pods, args.rate, args.seconds)
         return
     setup = time.perf_counter()
     url, cleanup = prepare(args.pods, args.nodes)

@@ -48,12 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import trio
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.bench.bench_dashboard import NAMESPACE, prepare  # noqa: E402
+from tests.bench.bench_dashboard import NAMESPACE, load, prepare  # noqa: E402
 from tests.bench.bench_scheduler import percentile  # noqa: E402
 
 WIDTH, HEIGHT = 160, 48
@@ -244,36 +243,6 @@ def press_keys(tmux: Tmux, load: subprocess.Popen[str]) -> dict[str, list[float]
 
 # -- the load ------------------------------------------------------------------------------------------
 
-async def _load(url: str, pods: int, rate: float, seconds: float, patch: str) -> None:
-    """Patch ``rate`` pods per second, round-robin, for ``seconds``: labels, or a container's restart count."""
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        statuses: dict[str, Any] = {}
-        if patch == "status":
-            items = (await client.get(f"/api/v1/namespaces/{NAMESPACE}/pods")).json()["items"]
-            statuses = {p["metadata"]["name"]: p.get("status") or {} for p in items}
-        start = trio.current_time()
-        sent = 0
-        while (elapsed := trio.current_time() - start) < seconds:
-            due = int(elapsed * rate) + 1
-            async with trio.open_nursery() as nursery:
-                for n in range(sent, due):
-                    name = f"web-{(n * 7919) % pods:05}"
-                    nursery.start_soon(_patch_one, client, name, n, patch, statuses.get(name))
-            sent = due
-            await trio.sleep(max(0.0, start + sent / rate - trio.current_time()))
-        print(json.dumps({"patches": sent}), flush=True)
-
-
-async def _patch_one(client: httpx.AsyncClient, name: str, n: int, patch: str, status: dict[str, Any] | None) -> None:
-    path = f"/api/v1/namespaces/{NAMESPACE}/pods/{name}"
-    if patch == "status" and status and status.get("containerStatuses"):
-        containers = [{**c, "restartCount": n} for c in status["containerStatuses"]]
-        body, path = {"status": {"containerStatuses": containers}}, path + "/status"
-    else:
-        body = {"metadata": {"labels": {"bench-tick": str(n)}}}
-    await client.patch(path, content=json.dumps(body), headers={"Content-Type": "application/merge-patch+json"})
-
-
 # -- the measurement -----------------------------------------------------------------------------------
 
 def measure(url: str, pods: int, rate: float, seconds: float, patch: str, workdir: Path) -> dict[str, Any]:
@@ -344,7 +313,7 @@ def main() -> None:
     parser.add_argument("--arrived", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "load":
-        trio.run(_load, args.server, args.pods, args.rate, args.seconds, args.patch)
+        trio.run(load, args.server, args.pods, args.rate, args.seconds, args.patch)
         return
     if args.role == "dashboard":
         run_dashboard(args.server, args.arrived)
