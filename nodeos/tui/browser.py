@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import Footer, Input, Label
 
 from nodeos.tui import operations
 from nodeos.tui.commands import Quit, SetNamespace, ShowView, ShowViewIn, Unknown, parse_command
@@ -276,7 +276,7 @@ class ResourceScreen(Screen[None]):
 
     # -- describe, logs, help ------------------------------------------------------------------
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_resource_table_row_selected(self, event: ResourceTable.RowSelected) -> None:
         event.stop()
         self.action_describe()
 

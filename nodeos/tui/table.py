@@ -1,61 +1,109 @@
-"""The main table: a DataTable that follows the model's rows without rebuilding.
+"""The main table: a Line API widget that follows the model's rows and redraws only the lines that changed.
 
 Design note. The model (``RowCache`` + ``Query``) owns every row, filtered and
-sorted; this widget only mirrors the current list. Rebuilding a DataTable of
-5,000 rows on each change costs tens of milliseconds and loses the cursor, so
-``show(rows)`` diffs instead: rows whose ``Row`` object is unchanged (the cache
-hands back the same object) are skipped, changed rows get ``update_cell`` for
-the cells that differ, vanished rows are dropped and new rows appended, and
-then the display order is set in one step. DataTable has no public "move row"
-nor "remove many rows" (``remove_row`` is O(n) each), so those two steps set
-its row-location map directly, as its own ``sort()`` does. The cursor follows
-its object by key, not its index.
+sorted; this widget only mirrors the current list: the ordered keys and each
+row's cells. Textual's DataTable was tried first; its render caches are keyed
+on a counter that any ``update_cell``, row move or resize bumps, so with pods
+changing every few milliseconds each key press re-rendered every visible cell
+through Rich (p99 ~500 ms at 5,000 pods). Here a line is one Segment — a row
+has one style, its severity's — made from plain strings, and kept as a Strip
+per row key until that row's cells, the width or the cursor change. ``show()``
+diffs: an unchanged row (the cache hands back the same ``Row`` object) costs a
+dict lookup; a changed row that stays in place repaints its one line; only a
+change of order repaints the screen, from cached strips.
+
+Line 0 is the header (it scrolls sideways with the rows, never up or down);
+row ``i`` is virtual line ``i + 1``. The cursor is a row index that follows its
+object by key when rows move around it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
-from textual._two_way_dict import TwoWayDict
-from textual.widgets import DataTable
-from textual.widgets._data_table import Row as TableRow
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from nodeos.tui.data.rows import Column, Row, cells_at
 
 PROMPT_KEYS = {"colon": ":", "slash": "/"}  # keys that open the screen's prompt
-RENDERED_CELLS_MAX = 8192  # ~ 20 screens of 160x48: enough to page back and forth, bounded
+SCROLL_COLUMNS = 8  # left/right scroll this many cells
 # Colour only adds to the STATUS text; these are ANSI names, so they hold at 16 colours.
-SEVERITY_STYLES: dict[str, str] = {"error": "bold red", "warn": "yellow"}
+SEVERITY_STYLES: dict[str, Style] = {"error": Style.parse("bold red"), "warn": Style.parse("yellow")}
+HEADER, CURSOR = "resource-table--header", "resource-table--cursor"
 
 
-def _style(severity: str) -> str:
-    return SEVERITY_STYLES.get(severity, "")
+def fit(text: str, width: int, right: bool = False) -> str:
+    """``text`` in exactly ``width`` cells: padded on the side away from its alignment, or cut with an ellipsis."""
+    if cell_len(text) > width:
+        return set_cell_size(text, width - 1) + "…" if width > 0 else ""
+    pad = " " * (width - cell_len(text))
+    return pad + text if right else text + pad
 
 
-class ResourceTable(DataTable):
+class ResourceTable(ScrollView, can_focus=True):
     """The rows of one view; ``show()`` mirrors the model's current list."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select", "Select", show=False),
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,ctrl+home", "first", "First row", show=False),
+        Binding("end,ctrl+end", "last", "Last row", show=False),
+        Binding("left", "sideways(-1)", "Scroll left", show=False),
+        Binding("right", "sideways(1)", "Scroll right", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {HEADER, CURSOR}
     DEFAULT_CSS = """
-    ResourceTable { height: 1fr; }
+    ResourceTable {
+        height: 1fr;
+        background: $surface;
+        color: $foreground;
+        & > .resource-table--header { text-style: bold; background: $panel; color: $foreground; }
+        &:ansi > .resource-table--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .resource-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .resource-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
     """
 
+    class RowSelected(Message):
+        """Enter (or a click) on the cursor row: ``key`` is its object's key."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
     def __init__(self, *, now: Callable[[], float] = time.time, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]
         self.now = now
-        self._shown: dict[str, Row] = {}
-        self._order: list[str] = []
+        self.cursor_row = 0
         self._columns: tuple[Column, ...] = ()
-        # key -> (the Row the cells were made from, its cells): a filter or namespace switch re-adds
-        # thousands of unchanged rows, and making their Text cells is most of that cost.
-        self._made: dict[str, tuple[Row, list[Text]]] = {}
-        # (id of a cell's Text, where and how it is drawn) -> (that Text, its rendered lines); see _render_cell.
-        self._rendered: dict[tuple[object, ...], tuple[Text, list[list[Segment]]]] = {}
+        self._labels: list[str] = []
+        self._order: list[str] = []
+        self._index: dict[str, int] = {}  # key -> its row index in _order
+        self._shown: dict[str, Row] = {}  # key -> the Row its cells were made from
+        self._cells: dict[str, tuple[str, ...]] = {}  # key -> the cells on screen (ages as of the last tick)
+        # key -> (what the line was drawn from, the line at full width); the header is under "".
+        self._lines: dict[str, tuple[tuple[object, ...], Strip]] = {}
 
     # -- keys typed ahead of the prompt --------------------------------------------
 
@@ -92,174 +140,199 @@ class ResourceTable(DataTable):
 
     def set_columns(self, columns: Sequence[Column], sort_index: int | None = None, descending: bool = False) -> None:
         """Start over with new columns (a view switch); the sort column's header is marked."""
-        self.clear(columns=True)
-        self._shown.clear()
-        self._made.clear()
-        self._rendered.clear()
-        self._order = []
         self._columns = tuple(columns)
-        for index, column in enumerate(columns):
-            label = column.name
-            if index == sort_index:
-                label += "↓" if descending else "↑"
-            self.add_column(label, width=column.width, key=str(index))
+        self._order, self._index = [], {}
+        self._shown.clear()
+        self._cells.clear()
+        self._lines.clear()
+        self.cursor_row = 0
+        self.mark_sort(sort_index, descending)
+        self._resize()
 
     def mark_sort(self, sort_index: int | None, descending: bool) -> None:
         """Show which column sorts the rows, as an arrow after its name."""
-        for index, column in enumerate(self._columns):
-            key = self.ordered_columns[index].key
-            label = column.name + (("↓" if descending else "↑") if index == sort_index else "")
-            self.columns[key].label = Text(label)
-        self._clear_caches()
-        self.refresh()
+        self._labels = [column.name + (("↓" if descending else "↑") if index == sort_index else "")
+                        for index, column in enumerate(self._columns)]
+        self._lines.pop("", None)
+        self.refresh(Region(0, 0, self.size.width, 1))
 
     # -- rows -----------------------------------------------------------------------
 
     @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
     def current_key(self) -> str | None:
         """The key ("ns/name") of the row under the cursor, if any."""
-        if not self._order or not 0 <= self.cursor_row < len(self._order):
-            return None
-        return self._order[self.cursor_row]
+        return self._order[self.cursor_row] if 0 <= self.cursor_row < len(self._order) else None
 
     @property
     def keys(self) -> list[str]:
         """The row keys in display order."""
         return list(self._order)
 
+    def cells(self, key: str) -> tuple[str, ...]:
+        """The cells shown for the row ``key`` (ages as of the last refresh)."""
+        return self._cells[key]
+
     def show(self, rows: Sequence[Row]) -> None:
-        """Make the table show ``rows`` in this order, touching only what changed."""
+        """Make the table show ``rows`` in this order, repainting only what changed."""
         focus_key = self.current_key
-        wanted = {row.key: row for row in rows}
-        gone = [key for key in self._order if key not in wanted]
-        if len(gone) > len(self._order) // 2:
-            self._rebuild(rows)
+        order = [row.key for row in rows]
+        changed = [row.key for row in rows if self._put(row)]
+        if order != self._order:
+            self._reorder(order)
         else:
-            self._drop(gone)
-            for row in rows:
-                self._put(row)
-            self._reorder([row.key for row in rows])
+            for key in changed:
+                self.refresh_row(key)
         self._follow(focus_key)
 
-    def _rebuild(self, rows: Sequence[Row]) -> None:
-        """Most rows went away (a filter, a namespace switch): adding afresh is cheaper than diffing."""
-        self.clear()
-        self._shown.clear()
-        self._order = []
-        for row in rows:
-            self._add(row)
-        self._reorder([row.key for row in rows])
-
-    def _add(self, row: Row) -> None:
-        """``add_row`` without its per-row work: the columns have fixed widths, so no cell needs
-        measuring, and the cursor is revalidated once by ``_reorder`` rather than once per row."""
-        key = RowKey(row.key)
-        self._data[key] = {ColumnKey(str(i)): cell for i, cell in enumerate(self._made_cells(row))}
-        self.rows[key] = TableRow(key, 1)
-        self._shown[row.key] = row
-
-    def _drop(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            row_key = RowKey(key)
-            del self.rows[row_key]
-            del self._data[row_key]
-            self._shown.pop(key, None)
-
-    def _put(self, row: Row) -> None:
+    def _put(self, row: Row) -> bool:
+        """Take ``row``'s cells; whether its line must be redrawn."""
         old = self._shown.get(row.key)
         if old is row:
-            return
-        if old is None:
-            self._add(row)
-            return
+            return False
         self._shown[row.key] = row
-        if old.cells == row.cells and old.severity == row.severity:
-            return
-        old_cells = self._made_cells(old)
-        for index, cell in enumerate(self._made_cells(row)):
-            if cell != old_cells[index]:
-                self.update_cell(row.key, str(index), cell)
+        cells = cells_at(row, self.now())
+        if old is not None and old.severity == row.severity and self._cells.get(row.key) == cells:
+            return False
+        self._cells[row.key] = cells
+        return True
 
-    def _reorder(self, keys: list[str]) -> None:
-        if keys == self._order and len(self._row_locations) == len(keys):
-            return
-        self._order = keys
-        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(keys)})
-        self._update_count += 1
-        self._require_update_dimensions = True
-        self.cursor_coordinate = self.cursor_coordinate  # revalidate against the new row count
-        self.refresh(layout=True)
+    def _reorder(self, order: list[str]) -> None:
+        gone = self._index.keys() - set(order)
+        for key in gone:
+            self._shown.pop(key, None)
+            self._cells.pop(key, None)
+            self._lines.pop(key, None)
+        self._order = order
+        self._index = {key: index for index, key in enumerate(order)}
+        self._resize()
+        self.refresh()
 
     def _follow(self, key: str | None) -> None:
-        """Keep the cursor on the same object after rows moved around it."""
-        if key is None or key not in self._shown:
-            return
-        index = self._order.index(key) if self._order[self.cursor_row:self.cursor_row + 1] != [key] else None
+        """Keep the cursor on the same object after rows moved around it; else keep it in range."""
+        index = self._index.get(key, self.cursor_row) if key is not None else self.cursor_row
+        self.move_cursor(row=index)
+
+    def refresh_row(self, key: str) -> None:
+        """Repaint the one line of row ``key`` if it is on screen."""
+        index = self._index.get(key)
         if index is not None:
-            self.move_cursor(row=index)
+            self._refresh_index(index)
+
+    def _refresh_index(self, index: int) -> None:
+        y = index + 1 - int(self.scroll_y)
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
 
     def refresh_ages(self) -> None:
         """Recompute the age cells (AGE, LAST SEEN) of the rows on screen; ages move with the clock.
 
-        Only cells whose text moved are updated: each ``update_cell`` makes DataTable redraw every visible
-        cell, and most ages ("5m", "3d") read the same from one second to the next.
+        Only lines whose text moved are repainted: most ages ("5m", "3d") read the same from one second
+        to the next.
         """
         top = int(self.scroll_y)
-        for key in self._order[top:top + self.size.height + 1]:
+        now = self.now()
+        for key in self._order[top:top + self.size.height]:
             row = self._shown[key]
-            if not row.stamps:
-                continue
-            now_cells = cells_at(row, self.now())
-            shown = self._data.get(RowKey(key), {})
-            for index in row.stamps:
-                old = shown.get(ColumnKey(str(index)))
-                if not isinstance(old, Text) or old.plain != now_cells[index]:
-                    self.update_cell(key, str(index), self._cell(row, index, now_cells[index]))
+            if row.stamps:
+                cells = cells_at(row, now)
+                if cells != self._cells[key]:
+                    self._cells[key] = cells
+                    self.refresh_row(key)
 
-    def _clear_caches(self) -> None:
-        """DataTable drops its renders when its look changes (cursor shown, padding, theme): so do we."""
-        super()._clear_caches()
-        self._rendered.clear()
+    # -- the cursor and scrolling ------------------------------------------------------
 
-    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
-                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
-        """DataTable's cell rendering, remembered across its cache resets.
+    @property
+    def _page(self) -> int:
+        """How many rows one screen shows (the header takes a line)."""
+        return max(1, self.scrollable_content_region.height - 1)
 
-        DataTable keys its render caches on a counter that every ``update_cell``, row move and resize
-        bumps, so one changed cell — or the prompt opening, which shrinks the table by a line — re-renders
-        every visible cell through Rich, ~40 ms at 160x48. Our cells are Text objects that stay the same
-        object while their row is unchanged (``_made``), so a render can be reused while the same Text is
-        drawn at the same row index (the index is in the mouse metadata), width and style.
-        """
-        if row_index < 0 or not self._columns:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        try:
-            row_key = self._row_locations.get_key(row_index)
-            cell = self._data[row_key][self._column_locations.get_key(column_index)]
-        except KeyError:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        key = (id(cell), row_index, column_index, base_style, width, cursor, hover, self.show_cursor,
-               self._show_hover_cursor, self._pseudo_class_state)
-        hit = self._rendered.get(key)
-        if hit is not None and hit[0] is cell:
+    def move_cursor(self, *, row: int) -> None:
+        """Put the cursor on row index ``row`` (clamped) and scroll it into view."""
+        row = max(0, min(row, len(self._order) - 1))
+        if row != self.cursor_row:
+            self._refresh_index(self.cursor_row)
+            self.cursor_row = row
+            self._refresh_index(row)
+        top = int(self.scroll_y)
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + self._page:
+            self.scroll_to(y=row - self._page + 1, animate=False, immediate=True)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(row=self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        self.scroll_to(y=self.scroll_y + step * self._page, animate=False, immediate=True)
+        self.move_cursor(row=self.cursor_row + step * self._page)
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=len(self._order) - 1)
+
+    def action_sideways(self, step: int) -> None:
+        self.scroll_to(x=self.scroll_x + step * SCROLL_COLUMNS, animate=False, immediate=True)
+
+    def action_select(self) -> None:
+        key = self.current_key
+        if key is not None:
+            self.post_message(self.RowSelected(key))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click moves the cursor to a row; a click on the cursor row selects it."""
+        if event.y < 1:
+            return
+        index = int(self.scroll_y) + event.y - 1
+        if index == self.cursor_row:
+            self.action_select()
+        elif index < len(self._order):
+            self.move_cursor(row=index)
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def _resize(self) -> None:
+        width = sum(column.width + 2 for column in self._columns)
+        self.virtual_size = Size(width, len(self._order) + 1)
+
+    def _widths(self, width: int) -> list[int]:
+        """Each column's width when the line is ``width`` cells: the last takes what is left."""
+        widths = [column.width for column in self._columns]
+        if widths:
+            widths[-1] = max(widths[-1], width - sum(w + 2 for w in widths[:-1]) - 2)
+        return widths
+
+    def render_line(self, y: int) -> Strip:
+        width = max(self.virtual_size.width, self.scrollable_content_region.width)
+        scroll_x = int(self.scroll_x)
+        view = self.scrollable_content_region.width
+        if y == 0:
+            line = self._line("", self._labels, self.rich_style + self.get_component_rich_style(HEADER), width)
+            return line.crop(scroll_x, scroll_x + view)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self._order):
+            return Strip.blank(view, self.rich_style)
+        key = self._order[index]
+        style = self.rich_style
+        if index == self.cursor_row:
+            style += self.get_component_rich_style(CURSOR)
+        severity = self._shown[key].severity
+        style += SEVERITY_STYLES.get(severity, Style.null())
+        return self._line(key, self._cells[key], style, width, severity).crop(scroll_x, scroll_x + view)
+
+    def _line(self, key: str, cells: Sequence[str], style: Style, width: int, severity: str = "") -> Strip:
+        """The full-width line of ``cells``, from the cache while nothing it is drawn from changed."""
+        made_from = (cells, severity, style, width)
+        hit = self._lines.get(key)
+        if hit is not None and hit[0] == made_from:
             return hit[1]
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        if len(self._rendered) >= RENDERED_CELLS_MAX:
-            self._rendered.clear()
-        self._rendered[key] = (cell, lines)  # type: ignore[assignment]
-        return lines
-
-    def _made_cells(self, row: Row) -> list[Text]:
-        made = self._made.get(row.key)
-        if made is not None and made[0] is row:
-            return made[1]
-        cells = self._cells(row)
-        self._made[row.key] = (row, cells)
-        return cells
-
-    def _cells(self, row: Row) -> list[Text]:
-        return [self._cell(row, index, cell) for index, cell in enumerate(cells_at(row, self.now()))]
-
-    def _cell(self, row: Row, index: int, cell: str) -> Text:
-        justify = "right" if self._columns[index].align == "right" else "left"
-        return Text(cell, style=_style(row.severity), justify=justify, no_wrap=True, overflow="ellipsis")
+        text = "".join(f" {fit(cell, w, column.align == 'right')} "
+                       for cell, w, column in zip(cells, self._widths(width), self._columns, strict=False))
+        strip = Strip([Segment(fit(text, width), style)], width)
+        self._lines[key] = (made_from, strip)
+        return strip

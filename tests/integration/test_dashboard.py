@@ -162,7 +162,7 @@ def test_filter_namespace_and_sort(cluster: Cluster) -> None:
             await pilot.press("O")  # reverse
             assert names(screen) == sorted(by_name, reverse=True)
             await pilot.press("S")  # by STATUS: the failed pod sorts apart from the running ones
-            status = [screen.table.get_row(key)[3].plain for key in screen.table.keys]
+            status = [screen.table.cells(key)[3] for key in screen.table.keys]
             assert status == sorted(status)
     run(scenario)
 
@@ -174,8 +174,7 @@ def test_a_failed_pod_is_found_and_described_with_its_events(cluster: Cluster) -
         async with dashboard(cluster) as (app, pilot, screen):
             await pilot.press("slash", *"error", "enter")
             await until(pilot, lambda: names(screen) == ["broken"], "the failed pod, by its STATUS")
-            row = screen.table.get_row(screen.table.keys[0])
-            assert row[3].plain == "Error"
+            assert screen.table.cells(screen.table.keys[0])[3] == "Error"
             await pilot.press("enter")
             assert isinstance(app.screen, DescribeScreen)
             text = await until(pilot, lambda: "Scheduled" in _described(app) and _described(app), "its events")
@@ -208,7 +207,7 @@ def test_scale_asks_and_cancelling_does_nothing(cluster: Cluster) -> None:
             await pilot.press("s", "ctrl+a", "ctrl+k", "5", "enter", "y")
             await until(pilot, lambda: get(cluster, path)["spec"]["replicas"] == 5, "scaled to 5")
             await until(pilot, lambda: any("scaled" in m for m in messages(app)), "the status line says so")
-            await until(pilot, lambda: screen.table.get_row("default/web")[2].plain.endswith("/5"), "READY x/5")
+            await until(pilot, lambda: screen.table.cells("default/web")[2].endswith("/5"), "READY x/5")
     run(scenario)
 
 
@@ -220,7 +219,7 @@ def test_cordon_a_node(cluster: Cluster) -> None:
             await pilot.press("c", "y")
             await until(pilot, lambda: get(cluster, "/api/v1/nodes/worker-1")["spec"].get("unschedulable"),
                         "worker-1 cordoned")
-            await until(pilot, lambda: "SchedulingDisabled" in screen.table.get_row("worker-1")[1].plain,
+            await until(pilot, lambda: "SchedulingDisabled" in screen.table.cells("worker-1")[1],
                         "the STATUS says so")
             await pilot.press("u", "y")
             await until(pilot, lambda: not get(cluster, "/api/v1/nodes/worker-1")["spec"].get("unschedulable"),

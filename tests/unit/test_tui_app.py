@@ -70,17 +70,41 @@ def test_cursor_follows_its_pod_when_rows_arrive_above() -> None:
     run(scenario, store)
 
 
-def test_a_changed_pod_updates_its_cells_only() -> None:
+def test_a_changed_pod_repaints_its_line_only() -> None:
     store = fixed_store()
 
     async def scenario(app, pilot, screen) -> None:
         updates = []
-        original = screen.table.update_cell
-        screen.table.update_cell = lambda *a, **k: (updates.append(a[:2]), original(*a, **k))
+        original = screen.table.refresh_row
+        screen.table.refresh_row = lambda key: (updates.append(key), original(key))
         store.put("Pod", pod("web-1", waiting="CrashLoopBackOff", restarts=3, ip="10.244.1.5"))
         await pilot.pause(0.3)
-        assert screen.table.get_row("shop/web-1")[3].plain == "CrashLoopBackOff"
-        assert {key for key, _ in updates} == {"shop/web-1"}
+        assert screen.table.cells("shop/web-1")[3] == "CrashLoopBackOff"
+        assert set(updates) == {"shop/web-1"}
+    run(scenario, store)
+
+
+def test_cursor_keys_page_and_scroll_sideways() -> None:
+    store = fixed_store()
+    for index in range(60):
+        store.put("Pod", pod(f"many-{index:02d}"))
+
+    async def scenario(app, pilot, screen) -> None:
+        table = screen.table
+        page = table.scrollable_content_region.height - 1  # the header takes a line
+        await pilot.press("pagedown")
+        assert table.cursor_row == page and table.scroll_y > 0
+        await pilot.press("end")
+        assert table.current_key == table.keys[-1]
+        await pilot.press("home", "down")
+        assert table.cursor_row == 1 and table.scroll_y == 0
+        await pilot.press("right")
+        assert table.scroll_x > 0  # pods are wider than 80 columns
+        lines = dict(table._lines)
+        store.put("Pod", pod("many-03", waiting="CrashLoopBackOff"))
+        await pilot.pause(0.3)
+        redrawn = {key for key, line in table._lines.items() if lines.get(key) is not line}
+        assert redrawn == {"shop/many-03"}  # every other line on screen came from the cache
     run(scenario, store)
 
 
