@@ -140,7 +140,7 @@ class Screen:
 
 
 def _cursor_line(styled: list[str], plain: list[str]) -> str:
-    """The table row whose background no other row shares: DataTable paints the cursor row in its own colours.
+    """The table row whose background no other row shares: the table paints the cursor row in its own colours.
 
     tmux writes an SGR only where the style changes, so a line's background may be set lines above it;
     the background is followed across the whole capture.
