@@ -61,9 +61,6 @@ class ContainerRunner:
         self.state = ContainerState(self.name, spec.get("image", ""), state="waiting", ready=False,
                                     reason="PodInitializing" if init else "ContainerCreating")
         self._image_id = ""
-        self._ready = False
-        self._started = False
-        self._kill_reason: str | None = None
         self._start_error: str | None = None  # why the current run failed to start (Podman keeps no record)
         self._oom = False  # the kernel said the current run was OOM-killed
 
@@ -176,8 +173,6 @@ class ContainerRunner:
         if inspected is None:
             return {"State": {"ExitCode": 137, "Error": "container disappeared"}}
         if _running(inspected):
-            self._ready = self._started = False
-            self._kill_reason = None
             self._set_running(inspected)
             self._oom = False
             async with trio.open_nursery() as nursery:
@@ -203,10 +198,10 @@ class ContainerRunner:
 
     def _set_running(self, inspected: dict[str, Any]) -> None:
         probes = container_probes(self.spec)
-        self._started = "startup" not in probes
-        self._ready = "readiness" not in probes and self._started
-        self._set(ContainerState(self.name, self.spec.get("image", ""), state="running", ready=self._ready,
-                                 started=self._started, started_at=_time(inspected["State"].get("StartedAt")),
+        started = "startup" not in probes
+        self._set(ContainerState(self.name, self.spec.get("image", ""), state="running",
+                                 ready=started and "readiness" not in probes,
+                                 started=started, started_at=_time(inspected["State"].get("StartedAt")),
                                  image_id=self._image_id or inspected.get("Image", ""),
                                  container_id=f"podman://{inspected['Id']}", restart_count=self.attempt,
                                  last_terminated=self.state.last_terminated))
@@ -215,14 +210,15 @@ class ContainerRunner:
         """Startup first; then liveness and readiness, as the kubelet does."""
         probes = container_probes(self.spec)
         if "startup" in probes:
-            started = trio.Event()
-            await self._run_prober("startup", probes["startup"], cid, until=started)
+            await self._run_prober("startup", probes["startup"], cid)  # returns once it has decided
+            if not self.state.started:
+                return  # it failed: the container is being killed
         async with trio.open_nursery() as nursery:
             for kind in ("liveness", "readiness"):
                 if kind in probes:
                     nursery.start_soon(self._run_prober, kind, probes[kind], cid)
 
-    async def _run_prober(self, kind: str, probe: dict[str, Any], cid: str, until: trio.Event | None = None) -> None:
+    async def _run_prober(self, kind: str, probe: dict[str, Any], cid: str) -> None:
         async def in_container(command: list[str], timeout: float) -> tuple[int, str]:
             return await self.pod.runtime.exec_output(cid, command, timeout)
 
@@ -230,32 +226,19 @@ class ContainerRunner:
             return await probe_once(probe, pod_ip=self.pod.pod_ip, container=self.spec, exec_fn=in_container)
 
         def on_change(ok: bool) -> None:
-            self._probe_changed(kind, ok, cid, until)
+            self._probe_changed(kind, ok, cid)
 
         async def on_failure(result: ProbeResult) -> None:
             await self.pod.event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {result.message}")
 
-        prober = Prober(kind, probe, run=attempt, on_change=on_change, on_failure=on_failure)
-        if until is None:
-            await prober.run_forever()
-            return
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(prober.run_forever)
-            await until.wait()
-            nursery.cancel_scope.cancel()
+        await Prober(kind, probe, run=attempt, on_change=on_change, on_failure=on_failure).run_forever()
 
-    def _probe_changed(self, kind: str, ok: bool, cid: str, until: trio.Event | None) -> None:
+    def _probe_changed(self, kind: str, ok: bool, cid: str) -> None:
         if kind == "readiness":
-            self._ready = ok
-            self._set(replace(self.state, ready=ok and self._started))
+            self._set(replace(self.state, ready=ok and bool(self.state.started)))
         elif ok and kind == "startup":
-            self._started = True
-            self._ready = "readiness" not in container_probes(self.spec)
-            self._set(replace(self.state, started=True, ready=self._ready))
-            if until is not None:
-                until.set()
+            self._set(replace(self.state, started=True, ready="readiness" not in container_probes(self.spec)))
         elif not ok:  # liveness, or startup, failed: kill it; the restart policy decides what follows
-            self._kill_reason = kind
             self.pod.spawn(self._kill_unhealthy, kind, cid)
 
     async def _kill_unhealthy(self, kind: str, cid: str) -> None:

@@ -8,6 +8,7 @@ tag or tagged ``:latest``, ``IfNotPresent`` otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,8 @@ def pull_policy(container: dict[str, Any]) -> str:
     return "Always" if "@" not in image and (not tagged or name.endswith(":latest")) else "IfNotPresent"
 
 
-async def ensure_image(client: LibpodClient, container: dict[str, Any], on_pulling=None) -> tuple[dict, bool]:
+async def ensure_image(client: LibpodClient, container: dict[str, Any],
+                       on_pulling: Callable[[], Awaitable[None]] | None = None) -> tuple[dict, bool]:
     """The image's inspect data and whether it was pulled now; raises ImageProblem when it can't be had.
 
     ``on_pulling`` (an async callable) runs before a pull starts, for the Pulling event.

@@ -62,6 +62,7 @@ class PodmanRuntime:
         self._terminating: dict[str, PodWorker] = {}
         self._nursery: trio.Nursery | None = None
         self._pod_cidr: str | None = None
+        self._cidr_known = trio.Event()
         self._network_ready = trio.Event()
         self._network_lock = trio.Lock()
         self._exits: dict[str, trio.Event] = {}
@@ -87,12 +88,12 @@ class PodmanRuntime:
         cidr = (node.get("spec") or {}).get("podCIDR")
         if cidr and cidr != self._pod_cidr:
             self._pod_cidr = cidr
+            self._cidr_known.set()
             self._network_ready = trio.Event()
 
     async def network_ready(self) -> None:
         """Wait for the node's podCIDR, and make the pod network match it."""
-        while self._pod_cidr is None:
-            await trio.sleep(0.1)
+        await self._cidr_known.wait()
         async with self._network_lock:
             if not self._network_ready.is_set():
                 await ensure_network(self.client, self._pod_cidr, name=self.network)

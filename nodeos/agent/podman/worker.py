@@ -60,7 +60,7 @@ class PodWorker:
         self.started_at = meta.now()
         self.initialized = not self.init_runners
         self.failed_init: ContainerRunner | None = None
-        self.problem: tuple[str, str] | None = None  # (reason, message) keeping the whole pod from starting
+        self.problem: str | None = None  # what keeps the whole pod from starting
         self.done = trio.Event()  # terminated and removed
         self._mounts: dict[str, Any] = {}
         self._nursery: trio.Nursery | None = None
@@ -125,7 +125,7 @@ class PodWorker:
                 await self._try_set_up()
                 return
             except _PodProblem as problem:
-                self.problem = (problem.reason, problem.message)
+                self.problem = problem.message
                 self.changed()
                 await self.event("Warning", problem.event, problem.message)
                 await trio.sleep(self.backoff.next_delay(f"{self.uid}/pod", ran_for=0))
@@ -136,7 +136,7 @@ class PodWorker:
     async def _try_set_up(self) -> None:
         mounts, problems = await trio.to_thread.run_sync(volumes.prepare_volumes, self.pod, self.pod_dir)
         if problems:
-            raise _PodProblem("ContainerCreating", "; ".join(problems), event="FailedMount")
+            raise _PodProblem("; ".join(problems), event="FailedMount")
         self._mounts = mounts
         if not (self.pod.get("spec") or {}).get("hostNetwork"):
             await self.runtime.network_ready()
@@ -149,8 +149,7 @@ class PodWorker:
         try:
             await self.client.pod_start(self.pod_id)
         except PodmanError as exc:
-            raise _PodProblem("ContainerCreating", f"starting the pod sandbox: {exc.message}",
-                              event="FailedCreatePodSandBox") from None
+            raise _PodProblem(f"starting the pod sandbox: {exc.message}", event="FailedCreatePodSandBox") from None
         self.pod_ip = await self._infra_ip()
         self.problem = None
         self.changed()
@@ -165,8 +164,7 @@ class PodWorker:
             if exc.status == 409:  # a leftover of the same name (an earlier uid's remains): clear it
                 await self.client.pod_remove(spec["name"], force=True)
                 return await self.client.pod_create(spec)
-            raise _PodProblem("ContainerCreating", f"creating the pod sandbox: {exc.message}",
-                              event="FailedCreatePodSandBox") from None
+            raise _PodProblem(f"creating the pod sandbox: {exc.message}", event="FailedCreatePodSandBox") from None
 
     async def _infra_ip(self) -> str | None:
         if (self.pod.get("spec") or {}).get("hostNetwork"):
@@ -242,11 +240,9 @@ class PodWorker:
         containers = tuple(r.state for r in self.runners)
         init = tuple(r.state for r in self.init_runners)
         phase = self._phase()
-        reason = message = None
-        if self.problem and phase == "Pending":
-            reason, message = None, self.problem[1]
-        return PodState(phase, self.started_at, containers, init, pod_ip=self.pod_ip, reason=reason,
-                        message=message, initialized=self.initialized)
+        message = self.problem if phase == "Pending" else None
+        return PodState(phase, self.started_at, containers, init, pod_ip=self.pod_ip, message=message,
+                        initialized=self.initialized)
 
     def _phase(self) -> str:
         if self.failed_init is not None:
@@ -261,6 +257,8 @@ class PodWorker:
 
 
 class _PodProblem(Exception):
-    def __init__(self, reason: str, message: str, *, event: str) -> None:
+    """The pod cannot start yet (a volume, the sandbox): ``message`` for its status, ``event`` the reason."""
+
+    def __init__(self, message: str, *, event: str) -> None:
         super().__init__(message)
-        self.reason, self.message, self.event = reason, message, event
+        self.message, self.event = message, event
