@@ -19,9 +19,20 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 
 import trio
+
+from nodeos.api.kinds import by_plural
+from nodeos.client import ApiClient, object_key
+from nodeos.controllers.events import EventRecorder
+from nodeos.errors import ApiError
+
+if TYPE_CHECKING:  # expectations.py imports this module
+    from nodeos.controllers.expectations import Expectations
+
+PODS = by_plural("", "v1", "pods")
 
 # A pending scale-down deletes the pods that cost least to lose first: the
 # unscheduled, then the not-yet-running, the not-ready, the recently ready,
@@ -184,3 +195,33 @@ async def _collecting(fn: Callable[[], Awaitable[None]], errors: list[Exception]
         await fn()
     except Exception as exc:  # collected, so one failure doesn't cancel its siblings
         errors.append(exc)
+
+
+async def delete_pods(api: ApiClient, recorder: EventRecorder, expectations: Expectations, key: str,
+                      owner: dict[str, Any], victims: list[dict[str, Any]],
+                      limiter: trio.CapacityLimiter | None = None) -> Exception | None:
+    """Delete an owner's ``victims`` at once, expecting each deletion under ``key``; the first error, if any.
+
+    A deletion that fails is no longer expected (the informer will not see it); a pod already gone is
+    no error. Each outcome is an Event on the owner, in the ReplicaSet controller's words.
+    """
+    expectations.expect_deletions(key, [object_key(pod) for pod in victims])
+    errors: list[Exception] = []
+
+    async def delete_one(pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["name"]
+        async with limiter or nullcontext():
+            try:
+                await api.delete(PODS, name, pod["metadata"].get("namespace"))
+            except ApiError as exc:
+                expectations.deletion_observed(key, object_key(pod))
+                if exc.code != 404:
+                    errors.append(exc)
+                    await recorder.record(owner, "Warning", "FailedDelete", f"Error deleting: {exc}")
+                return
+            await recorder.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+
+    async with trio.open_nursery() as nursery:
+        for pod in victims:
+            nursery.start_soon(delete_one, pod)
+    return errors[0] if errors else None

@@ -29,7 +29,7 @@ import trio
 
 from nodeos.api.kinds import Resource, by_plural
 from nodeos.api.selectors.labels import LabelSelector
-from nodeos.client import ApiClient, object_key
+from nodeos.client import ApiClient
 from nodeos.config import Config
 from nodeos.controllers import pods as podutil
 from nodeos.controllers.base import Controller, Requeue
@@ -152,26 +152,8 @@ class ReplicaSetController(Controller):
         return error
 
     async def _delete(self, key: str, owner: Obj, victims: list[Obj]) -> Exception | None:
-        self.expectations.expect_deletions(key, [object_key(pod) for pod in victims])
-        errors: list[Exception] = []
-
-        async def delete_one(pod: Obj) -> None:
-            name = pod["metadata"]["name"]
-            async with self.writes:
-                try:
-                    await self.api.delete(PODS, name, pod["metadata"].get("namespace"))
-                except ApiError as exc:
-                    self.expectations.deletion_observed(key, object_key(pod))
-                    if exc.code != 404:
-                        errors.append(exc)
-                        await self.recorder.record(owner, "Warning", "FailedDelete", f"Error deleting: {exc}")
-                    return
-                await self.recorder.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
-
-        async with trio.open_nursery() as nursery:
-            for pod in victims:
-                nursery.start_soon(delete_one, pod)
-        return errors[0] if errors else None
+        return await podutil.delete_pods(self.api, self.recorder, self.expectations, key, owner, victims,
+                                         self.writes)
 
 
 def replica_status(owner: Obj, pods: list[Obj], now: dt.datetime, error: Exception | None) -> tuple[Obj, float | None]:

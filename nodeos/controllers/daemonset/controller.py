@@ -28,8 +28,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import trio
-
 from nodeos.api.kinds import by_plural
 from nodeos.api.selectors.labels import NOTHING, LabelSelector, label_selector_from_dict
 from nodeos.client import ApiClient, object_key
@@ -138,28 +136,12 @@ class DaemonSetController(Controller):
     async def _delete(self, key: str, ds: Obj, victims: list[Obj]) -> Exception | None:
         if not victims:
             return None
-        self.expectations.expect_deletions(key, [object_key(pod) for pod in victims])
-        errors: list[Exception] = []
-
-        async def delete_one(pod: Obj) -> None:
-            name = pod["metadata"]["name"]
+        for pod in victims:
             if (pod.get("status") or {}).get("phase") == "Failed":
-                await self.recorder.record(ds, "Warning", "FailedDaemonPod", f"Found failed daemon pod "
-                                           f"{pod['metadata']['namespace']}/{name} on node {target_node(pod)}, "
-                                           "will try to kill it")
-            try:
-                await self.api.delete(PODS, name, pod["metadata"].get("namespace"))
-            except ApiError as exc:
-                self.expectations.deletion_observed(key, object_key(pod))
-                if exc.code != 404:
-                    errors.append(exc)
-                return
-            await self.recorder.record(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
-
-        async with trio.open_nursery() as nursery:
-            for pod in victims:
-                nursery.start_soon(delete_one, pod)
-        return errors[0] if errors else None
+                await self.recorder.record(ds, "Warning", "FailedDaemonPod", "Found failed daemon pod "
+                                           f"{pod['metadata']['namespace']}/{pod['metadata']['name']} on node "
+                                           f"{target_node(pod)}, will try to kill it")
+        return await podutil.delete_pods(self.api, self.recorder, self.expectations, key, ds, victims)
 
 
 def selector(ds: Obj) -> LabelSelector:
