@@ -32,6 +32,12 @@ a valid master node):
     socket = "/run/nodeos/podman.sock" # the libpod API socket
     manage = true                      # start `podman system service` on it when nothing answers
     containers_conf = ""               # CONTAINERS_CONF for the managed service ("" = Podman's own)
+    [etcd]
+    managed = false                    # a master runs etcd itself (`nodeos etcd init|join` first)
+    client_listen = "127.0.0.1:2379"   # etcd's client URL; off loopback only with client_tls
+    peer_listen = "127.0.0.1:2380"     # etcd's peer URL, always TLS from the cluster CA
+    advertise_address = "10.0.0.1"     # the address other members reach; default: peer_listen's host
+    client_tls = false                 # serve clients over TLS with client certificates too
 
 Why a table of keys rather than hand-written parsing: every key is read,
 type-checked, defaulted and reported the same way, and an error always names
@@ -71,6 +77,7 @@ __all__ = [
     "ClusterConfig",
     "Config",
     "ControllersConfig",
+    "EtcdConfig",
     "NodeConfig",
     "PodmanConfig",
     "StoreConfig",
@@ -135,6 +142,17 @@ class PodmanConfig:
 
 
 @dataclass(frozen=True)
+class EtcdConfig:
+    """The managed etcd member (nodeos.etcd): off unless ``managed``; peers always speak TLS."""
+
+    managed: bool = False
+    client_listen: Address = field(default_factory=lambda: Address("127.0.0.1", 2379))
+    peer_listen: Address = field(default_factory=lambda: Address("127.0.0.1", 2380))
+    advertise_address: str | None = None  # None: peer_listen's host, which must then not be a wildcard
+    client_tls: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeConfig
     api: ApiConfig
@@ -143,6 +161,7 @@ class Config:
     controllers: ControllersConfig = field(default_factory=ControllersConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     podman: PodmanConfig = field(default_factory=PodmanConfig)
+    etcd: EtcdConfig = field(default_factory=EtcdConfig)
     source: Path | None = None  # the file it was loaded from; None when built in code
 
 
@@ -203,6 +222,13 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("manage", bool, True, bool),
         _Key("containers_conf", values.optional_path, ""),
     )),
+    "etcd": (EtcdConfig, (
+        _Key("managed", bool, False, bool),
+        _Key("client_listen", values.address, "127.0.0.1:2379"),
+        _Key("peer_listen", values.address, "127.0.0.1:2380"),
+        _Key("advertise_address", values.host_ip, None),
+        _Key("client_tls", bool, False, bool),
+    )),
 }
 
 
@@ -216,9 +242,20 @@ def _check_cluster(cluster: ClusterConfig) -> tuple[str, str] | None:
     return None
 
 
+def _check_etcd(etcd: EtcdConfig) -> tuple[str, str] | None:
+    if not etcd.client_listen.is_loopback and not etcd.client_tls:
+        # etcd has no other authentication: whoever reaches a plain client port owns every object.
+        return "client_listen", f'"{etcd.client_listen}" is not loopback: set client_tls = true to serve it'
+    if etcd.advertise_address is None and etcd.peer_listen.host in ("0.0.0.0", "::"):
+        return "advertise_address", (f'required when peer_listen "{etcd.peer_listen}" is a wildcard: '
+                                     "the address the other members reach this one at")
+    return None
+
+
 # Checks that span keys of one section: each returns (key, message) for a problem, else None.
 _CHECKS: dict[str, Callable[[Any], tuple[str, str] | None]] = {
     "cluster": _check_cluster,
+    "etcd": _check_etcd,
 }
 
 def _check_worker_server(config: Config) -> tuple[str, str] | None:
