@@ -41,6 +41,7 @@ __all__ = [
     "runtime",
     "secure_address",
     "server_url",
+    "server_urls",
     "service_cidr",
 ]
 
@@ -193,6 +194,18 @@ def server_url(value: str) -> str:
     if port == 0:
         raise ValueError(f"{quote(value)}: port 0 is out of range 1-65535")
     return value.rstrip("/")
+
+
+def server_urls(value: list[Any]) -> tuple[str, ...]:
+    urls: list[str] = []
+    for item in value:
+        if type(item) is not str:
+            raise ValueError(f"expected URL strings, got {quote(item)}")
+        url = server_url(item)
+        if url in urls:
+            raise ValueError(f"{quote(url)} is listed twice")
+        urls.append(url)
+    return tuple(urls)
 
 
 def positive(value: int) -> int:

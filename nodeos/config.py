@@ -11,7 +11,8 @@ a valid master node):
     [api]
     listen = "127.0.0.1:6443"          # secure port; loopback only until TLS exists
     insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
-    server = "http://10.0.0.1:8080"    # a worker's master; required for role "worker"
+    server = "http://10.0.0.1:8080"    # a worker's master; it (or servers) is required for role "worker"
+    servers = ["http://10.0.0.1:8080", "http://10.0.0.2:8080"]  # or several: a worker fails over between them
     [store]
     backend = "sqlite"
     [cluster]
@@ -102,6 +103,13 @@ class ApiConfig:
     listen: Address
     insecure_listen: Address | None
     server: str | None = None  # the master's API URL, for a worker's components
+    # Several masters' URLs, in order of preference: a worker sticks to one and fails over to the next.
+    # ``server`` alone stands for ``servers = [server]``; given both, ``server`` must be one of them.
+    servers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.servers and self.server:
+            object.__setattr__(self, "servers", (self.server,))
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,7 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("listen", values.secure_address, "127.0.0.1:6443"),
         _Key("insecure_listen", values.address, None),
         _Key("server", values.server_url, None),
+        _Key("servers", values.server_urls, lambda: [], list),
     )),
     "store": (StoreConfig, (
         _Key("backend", values.backend, "sqlite"),
@@ -252,16 +261,25 @@ def _check_etcd(etcd: EtcdConfig) -> tuple[str, str] | None:
     return None
 
 
+def _check_api(api: ApiConfig) -> tuple[str, str] | None:
+    if api.server and api.server not in api.servers:
+        # Two lists of masters that disagree: which one the operator meant cannot be guessed.
+        return "server", (f"{values.quote(api.server)} is not one of servers; give servers alone "
+                          "(or list server among them)")
+    return None
+
+
 # Checks that span keys of one section: each returns (key, message) for a problem, else None.
 _CHECKS: dict[str, Callable[[Any], tuple[str, str] | None]] = {
+    "api": _check_api,
     "cluster": _check_cluster,
     "etcd": _check_etcd,
 }
 
 def _check_worker_server(config: Config) -> tuple[str, str] | None:
-    if config.node.role == "worker" and config.api.server is None:
+    if config.node.role == "worker" and not config.api.servers:
         # A worker runs no API of its own: without the master's URL it could reach no one.
-        return "[api] server", ('required for role "worker": the URL of the master\'s API, '
+        return "[api] server", ('required for role "worker" (or servers, a list): the URL of the master\'s API, '
                                 'e.g. "http://10.0.0.1:8080"')
     return None
 

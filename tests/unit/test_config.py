@@ -125,6 +125,13 @@ def test_ipv6_address_round_trips():
     ('[api]\nserver = "http://m1:8080/api"\n', "[api] server", "only scheme, host and port"),
     ('[api]\nserver = "http://m1:99999"\n', "[api] server", "not a URL"),
     ('[node]\nrole = "worker"\n', "[api] server", 'required for role "worker"'),
+    ('[node]\nrole = "worker"\n[api]\nservers = []\n', "[api] server", 'required for role "worker"'),
+    ('[api]\nservers = "http://m1:8080"\n', "[api] servers", "expected an array"),
+    ('[api]\nservers = ["http://m1:8080", 8080]\n', "[api] servers", "expected URL strings, got 8080"),
+    ('[api]\nservers = ["http://m1:8080", "m2:8080"]\n', "[api] servers", '"m2:8080" is not an http(s) URL'),
+    ('[api]\nservers = ["http://m1:8080", "http://m1:8080/"]\n', "[api] servers", "listed twice"),
+    ('[api]\nserver = "http://m3:8080"\nservers = ["http://m1:8080", "http://m2:8080"]\n', "[api] server",
+     '"http://m3:8080" is not one of servers'),
     ('[cluster]\nnode_cidr_size = 31\n', "[cluster] node_cidr_size", "between the pod_cidr prefix and 30"),
     ('[cluster]\nnode_cidr_size = "24"\n', "[cluster] node_cidr_size", 'expected an integer, got string "24"'),
     ('[cluster]\nnode_cidr_size = 12\n', "[cluster] node_cidr_size", "use a prefix of at least 16"),
@@ -161,6 +168,23 @@ def test_worker_with_server_and_simulated_agent():
     assert c.agent.runtime == "simulated"
     assert c.agent.capacity == {"cpu": "500m", "pods": 20}  # laid over the host's (or simulated) capacity
     assert c.agent.heartbeat_seconds == 2
+
+
+def test_server_alone_means_a_list_of_one():
+    c = parse('[node]\nrole = "worker"\n[api]\nserver = "http://10.0.0.1:8080"\n', "nodeos.toml")
+    assert c.api.servers == ("http://10.0.0.1:8080",)
+    assert parse("", "nodeos.toml").api.servers == ()
+
+
+def test_worker_with_several_servers_keeps_their_order():
+    c = parse('[node]\nrole = "worker"\n[api]\nservers = ["http://10.0.0.2:8080/", "https://m1:6443"]\n',
+              "nodeos.toml")
+    assert c.api.servers == ("http://10.0.0.2:8080", "https://m1:6443")
+    assert c.api.server is None
+    # server beside servers is accepted when it is one of them; the list's order still decides.
+    both = parse('[api]\nserver = "https://m1:6443"\nservers = ["http://10.0.0.2:8080", "https://m1:6443"]\n',
+                 "nodeos.toml")
+    assert both.api.servers == ("http://10.0.0.2:8080", "https://m1:6443")
 
 
 def test_node_cidr_size_may_equal_the_pod_cidr_prefix():
@@ -213,7 +237,8 @@ def test_default_config_validates_overrides():
 def test_dump_round_trips():
     c = default_config(node={"name": "m1", "role": "all", "data_dir": "/srv/a b", "disable": ["scheduler"]},
                        api={"listen": "[::1]:6443", "insecure_listen": "127.0.0.1:8080",
-                            "server": "http://127.0.0.1:8080"},
+                            "server": "http://127.0.0.1:8080",
+                            "servers": ["http://127.0.0.2:8080", "http://127.0.0.1:8080"]},
                        cluster={"node_cidr_size": 26}, controllers={"node_grace_seconds": 4},
                        agent={"runtime": "simulated", "capacity": {"cpu": "2", "pods": 7}})
     assert parse(dump(c), "dumped") == c
