@@ -1,0 +1,352 @@
+"""Copy every key of one store into another, empty one: ``nodeos store migrate``.
+
+It is how a single-master cluster on SQLite moves to etcd (and back: the copy
+is symmetrical, so it round-trips). The copy goes through the ``Store``
+interface only, so it knows no backend's format:
+
+- values are stored without ``resourceVersion`` (see ``base``), so they are
+  copied byte for byte; the target gives every key a new revision. Clients
+  that resume with a revision of the old store get 410 from the new one and
+  relist: the new master's watch cache starts its history at its own start,
+  and the API answers 410 for a revision newer than the cache's;
+- the target must be empty. There is no ``--force``: merging two clusters'
+  objects, or half-overwriting one, is never what anyone wants, and emptying
+  a store on purpose is one command the refusal spells out;
+- a SQLite store must not be open in a running daemon (``sqlite_in_use``): a
+  daemon keeps writing what the copy has already read;
+- the copy ends by listing both stores again and comparing counts per
+  resource and a checksum of every key and value; any difference (a write
+  that raced the copy, a lost create) is an error, never a success.
+
+Creates run concurrently, at most ``concurrency`` at a time: SQLite commits
+the ones waiting together in one transaction, and etcd answers each over its
+own request, so both copy thousands of keys a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import trio
+
+from nodeos.api.store.base import KeyValue, Store
+from nodeos.errors import NodeosError, StoreError
+
+Backend = Literal["sqlite", "etcd"]
+BACKENDS: tuple[Backend, ...] = ("sqlite", "etcd")
+CONCURRENCY = 64
+REACH_TIMEOUT = 15.0  # seconds to wait for a store to answer its first listing
+PROGRESS_EVERY = 1.0  # seconds between progress reports
+
+
+class MigrationError(NodeosError):
+    """The migration refused to start or failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """Where one side of the migration is: a SQLite file, or etcd endpoints and a key prefix."""
+
+    backend: Backend
+    sqlite_path: Path | None = None
+    etcd_endpoints: tuple[str, ...] = ()
+    etcd_prefix: str = ""
+
+    def describe(self) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite {self.sqlite_path}"
+        prefix = f" prefix {self.etcd_prefix!r}" if self.etcd_prefix else ""
+        return f"etcd {','.join(self.etcd_endpoints)}{prefix}"
+
+    def open(self) -> Store:
+        """The store object, not yet started."""
+        if self.backend == "sqlite":
+            from nodeos.api.store.sqlite import SQLiteStore
+
+            assert self.sqlite_path is not None
+            return SQLiteStore(self.sqlite_path)
+        from nodeos.api.store.etcd import EtcdStore
+
+        return EtcdStore(list(self.etcd_endpoints), prefix=self.etcd_prefix)
+
+
+@dataclass
+class Summary:
+    """What was copied: keys per resource, the checksum both stores agree on, and the time taken."""
+
+    per_resource: dict[str, int] = field(default_factory=dict)
+    checksum: str = ""
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_resource.values())
+
+
+Progress = Callable[[int, int], None]  # (keys copied so far, keys to copy)
+
+
+async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int = CONCURRENCY,
+                  progress: Progress | None = None) -> Summary:
+    """Copy every key of ``source`` into the empty ``target`` and verify the result.
+
+    Raises MigrationError, having written nothing, when a side is unreachable or
+    in use, or the target is not empty; raises it too when a create fails or the
+    verification finds a difference (the target then holds a partial copy, which
+    the message says how to clear).
+    """
+    started = time.monotonic()
+    _refuse_same_store(source, target)
+    for spec in (source, target):
+        if spec.backend == "sqlite":
+            await _check_sqlite(spec, must_exist=spec is source)
+    src = source.open()
+    await _start(src, source)
+    try:
+        items = await _list_all(src, source)
+        summary = await _copy_into(target, items, src, source, concurrency, progress)
+    finally:
+        await _close_quietly(src)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def _copy_into(target: StoreSpec, items: list[KeyValue], src: Store, source: StoreSpec,
+                     concurrency: int, progress: Progress | None) -> Summary:
+    """Open the target, refuse it unless empty, copy and verify; a SQLite file this
+    run created is removed again when anything fails."""
+    created_file = target.backend == "sqlite" and not _sqlite_exists(target)
+    dst = target.open()
+    try:
+        await _start(dst, target)
+        await _refuse_non_empty(dst, target)
+        await _copy(items, dst, concurrency, progress)
+        return await _verify(items, src, source, dst, target)
+    except BaseException:
+        if created_file:
+            await _close_quietly(dst)
+            _remove_sqlite(target)
+        raise
+    finally:
+        await _close_quietly(dst)
+
+
+# -- refusals ------------------------------------------------------------------
+
+
+def _refuse_same_store(source: StoreSpec, target: StoreSpec) -> None:
+    if source.backend != target.backend:
+        return
+    if source.backend == "sqlite":
+        same = Path(source.sqlite_path or "").resolve() == Path(target.sqlite_path or "").resolve()
+    else:
+        same = source.etcd_prefix == target.etcd_prefix and bool(
+            set(source.etcd_endpoints) & set(target.etcd_endpoints))
+    if same:
+        raise MigrationError(f"the source and the target are the same store ({source.describe()})")
+
+
+async def _check_sqlite(spec: StoreSpec, *, must_exist: bool) -> None:
+    path = spec.sqlite_path
+    assert path is not None
+    if not _sqlite_exists(spec):
+        if must_exist:
+            raise MigrationError(f"no SQLite store at {path}: check [node] data_dir or --sqlite")
+        return
+    in_use = await trio.to_thread.run_sync(sqlite_in_use, path)
+    if in_use:
+        raise MigrationError(f"{path} is in use ({in_use}): stop the nodeos daemon on that data dir first")
+
+
+def sqlite_in_use(path: Path) -> str | None:
+    """Why the SQLite store at ``path`` is open in another process, or None if it is not.
+
+    How it decides: the daemon opens its store in WAL mode and keeps its
+    connections open as long as it runs, and every WAL connection holds a shared
+    lock on the database. Taking SQLite's *exclusive* lock (locking_mode
+    EXCLUSIVE, BEGIN EXCLUSIVE) without waiting therefore fails exactly while
+    another process has the store open, whoever runs it and whatever port it
+    serves on. The lock is released at once; a daemon started during the copy
+    is caught by the final verification instead.
+    """
+    try:
+        db = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+    except sqlite3.Error as exc:
+        return f"cannot open it: {exc}"
+    try:
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("BEGIN EXCLUSIVE")
+        db.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        return f"another process holds it open: {exc}"
+    finally:
+        db.close()
+    return None
+
+
+async def _refuse_non_empty(store: Store, spec: StoreSpec) -> None:
+    existing, _ = await _listing(store, spec, "")
+    if not existing:
+        return
+    if spec.backend == "sqlite":
+        how = f"move {spec.sqlite_path} (with its -wal and -shm files) away"
+    else:
+        endpoints = ",".join(spec.etcd_endpoints)
+        how = f"etcdctl --endpoints={endpoints} del --prefix '{spec.etcd_prefix or '/'}'"
+        if not spec.etcd_prefix:
+            how += " (and any other prefix in use)"
+        how = f"empty it with: {how}, or choose another --etcd-prefix"
+    raise MigrationError(f"the target {spec.describe()} is not empty ({len(existing)} keys, "
+                         f"e.g. {existing[0].key}): nothing was copied. To migrate into it, {how}")
+
+
+# -- the copy ------------------------------------------------------------------
+
+
+async def _start(store: Store, spec: StoreSpec) -> None:
+    try:
+        with trio.fail_after(REACH_TIMEOUT):
+            await store.start()
+    except (StoreError, OSError, trio.TooSlowError) as exc:
+        await _close_quietly(store)
+        raise MigrationError(f"cannot open {spec.describe()}: {_reason(exc)}") from exc
+
+
+async def _listing(store: Store, spec: StoreSpec, prefix: str) -> tuple[list[KeyValue], int]:
+    try:
+        with trio.fail_after(REACH_TIMEOUT):
+            return await store.list(prefix)
+    except (StoreError, OSError, trio.TooSlowError) as exc:
+        raise MigrationError(f"cannot read {spec.describe()}: {_reason(exc)}") from exc
+
+
+async def _list_all(store: Store, spec: StoreSpec) -> list[KeyValue]:
+    items, _ = await _listing(store, spec, "")
+    return items
+
+
+async def _copy(items: Sequence[KeyValue], store: Store, concurrency: int, progress: Progress | None) -> None:
+    """Create every key, ``concurrency`` at a time; the first failure cancels the rest."""
+    limiter = trio.CapacityLimiter(concurrency)
+    done = 0
+    last_report = time.monotonic()
+
+    async def create(kv: KeyValue) -> None:
+        nonlocal done, last_report
+        try:
+            await store.create(kv.key, kv.value)
+        except (StoreError, OSError) as exc:
+            raise MigrationError(f"creating {kv.key} failed after {done} of {len(items)} keys: "
+                                 f"{_reason(exc)}") from exc
+        finally:
+            limiter.release_on_behalf_of(kv)
+        done += 1
+        if progress is not None and (time.monotonic() - last_report >= PROGRESS_EVERY or done == len(items)):
+            last_report = time.monotonic()
+            progress(done, len(items))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for kv in items:
+                await limiter.acquire_on_behalf_of(kv)
+                nursery.start_soon(create, kv)
+    except BaseExceptionGroup as group:
+        first = _first_migration_error(group)
+        if first is None:
+            raise
+        raise first from None
+
+
+def _first_migration_error(group: BaseExceptionGroup) -> MigrationError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, MigrationError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_migration_error(exc)
+            if found is not None:
+                return found
+    return None
+
+
+# -- verification --------------------------------------------------------------
+
+
+async def _verify(items: list[KeyValue], src: Store, source: StoreSpec, dst: Store, target: StoreSpec) -> Summary:
+    """Both stores, listed again, hold exactly ``items``: same keys, same values."""
+    want = counts(items), checksum(items)
+    copied, _ = await _listing(dst, target, "")
+    if (counts(copied), checksum(copied)) != want:
+        raise MigrationError(f"verification failed: the target {target.describe()} differs from what was "
+                             f"read ({_difference(items, copied)}); it holds a partial copy, clear it and rerun")
+    again, _ = await _listing(src, source, "")
+    if checksum(again) != want[1]:
+        raise MigrationError(f"the source {source.describe()} changed during the copy "
+                             f"({_difference(items, again)}): is a daemon running on it? Stop it, clear the "
+                             f"target and rerun")
+    return Summary(per_resource=want[0], checksum=want[1])
+
+
+def resource_of(key: str) -> str:
+    """The resource a key belongs to, as kubectl names it: ``/apps/deployments/ns/x`` -> ``deployments.apps``."""
+    parts = key.split("/")
+    if len(parts) < 3 or not parts[1] or not parts[2]:
+        return "(other)"
+    group, plural = parts[1], parts[2]
+    return plural if group == "core" else f"{plural}.{group}"
+
+
+def counts(items: Sequence[KeyValue]) -> dict[str, int]:
+    return dict(sorted(Counter(resource_of(kv.key) for kv in items).items()))
+
+
+def checksum(items: Sequence[KeyValue]) -> str:
+    """SHA-256 over every (key, value) in key order; revisions are left out, since the target renumbers them."""
+    digest = hashlib.sha256()
+    for kv in sorted(items, key=lambda kv: kv.key):
+        key = kv.key.encode()
+        digest.update(len(key).to_bytes(4, "big") + key + len(kv.value).to_bytes(8, "big") + kv.value)
+    return digest.hexdigest()
+
+
+def _difference(expected: Sequence[KeyValue], got: Sequence[KeyValue]) -> str:
+    want = {kv.key: kv.value for kv in expected}
+    have = {kv.key: kv.value for kv in got}
+    missing = sorted(want.keys() - have.keys())
+    extra = sorted(have.keys() - want.keys())
+    changed = sorted(k for k in want.keys() & have.keys() if want[k] != have[k])
+    parts = [f"{len(keys)} {what}, e.g. {keys[0]}" for what, keys in
+             (("missing", missing), ("extra", extra), ("changed", changed)) if keys]
+    return "; ".join(parts) or "same keys and values"
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _sqlite_exists(spec: StoreSpec) -> bool:
+    return spec.sqlite_path is not None and Path(spec.sqlite_path).exists()
+
+
+def _remove_sqlite(spec: StoreSpec) -> None:
+    """Remove a SQLite store this migration created, so a failed run leaves nothing behind."""
+    assert spec.sqlite_path is not None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{spec.sqlite_path}{suffix}").unlink(missing_ok=True)
+
+
+async def _close_quietly(store: Store) -> None:
+    with trio.CancelScope(shield=True), contextlib.suppress(StoreError, OSError):
+        await store.close()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, trio.TooSlowError):
+        return f"no answer within {REACH_TIMEOUT:.0f} s"
+    return str(exc) or type(exc).__name__
