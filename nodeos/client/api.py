@@ -13,13 +13,22 @@ the server's Status (or from the HTTP code when the body is not a Status);
 a connection that cannot be made or breaks raises ``ApiUnavailable``, which
 callers may retry. A watch ``ERROR`` event raises ``ApiError`` too, notably
 code 410 when the requested resourceVersion is too old.
+
+Several servers: given ``servers``, the client sticks to one and fails over
+to the next when it fails, sending the request again there when that is safe
+(``nodeos.client.failover`` says when). An error is raised only once no
+server could take the request, or when sending it again might apply it twice.
+A watch fails over when it opens; one that breaks midway raises
+``ApiUnavailable`` after the switch, and the caller (an ``Informer``) watches
+again from its last resourceVersion, now on the next server.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
+from itertools import count
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -27,6 +36,7 @@ import httpx
 import trio
 
 from nodeos.api.kinds import Resource
+from nodeos.client.failover import CONNECT_TIMEOUT, Server, ServerList, resendable, switches_on_answer
 from nodeos.client.kubeconfig import Connection
 from nodeos.errors import ApiError, ConfigError, NodeosError
 from nodeos.httpbody import OneChunkBody
@@ -61,10 +71,11 @@ _HTTP_REASONS: dict[int, tuple[str, str]] = {
 class ApiUnavailable(NodeosError):
     """The API server could not be reached, or the connection broke: retry later."""
 
-    def __init__(self, server: str, message: str, *, refused: bool = False) -> None:
+    def __init__(self, server: str, message: str, *, refused: bool = False, unsent: bool = False) -> None:
         super().__init__(message)
         self.server = server  # host:port, as kubectl names it in messages
         self.refused = refused
+        self.unsent = unsent  # no connection was made: the server provably never saw the request
 
 
 def resource_path(res: Resource, namespace: str | None = None, name: str | None = None,
@@ -129,27 +140,47 @@ def _params(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 class ApiClient:
-    """One connection pool to one API server; use as ``async with ApiClient(conn) as api``."""
+    """A connection pool to the API server; use as ``async with ApiClient(conn) as api``.
 
-    def __init__(self, conn: Connection, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = 30.0, user_agent: str = "nodeos") -> None:
+    ``servers`` (URLs, in order of preference) replaces ``conn.server`` by
+    several servers to fail over between; ``conn`` still gives the
+    credentials and the default namespace.
+    """
+
+    def __init__(self, conn: Connection, *, servers: Sequence[str] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None, timeout: float = 30.0,
+                 user_agent: str = "nodeos") -> None:
         self.conn = conn
-        self._timeout = timeout
+        urls = tuple(servers or (conn.server,))
+        # With somewhere else to go, do not wait the whole timeout for a connection.
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)) if len(urls) > 1 \
+            else httpx.Timeout(timeout)
         headers = {"Accept": "application/json", "User-Agent": user_agent}
         if conn.token:
             headers["Authorization"] = f"Bearer {conn.token}"
-        self._http = httpx.AsyncClient(base_url=conn.server, headers=headers, timeout=timeout,
-                                       verify=self._verify(conn, transport), transport=transport)
-        self._host = urlsplit(conn.server).netloc
+        verify = self._verify(conn, urls, transport)
+        self._servers = ServerList([
+            Server(url, urlsplit(url).netloc, httpx.AsyncClient(base_url=url, headers=headers, timeout=self._timeout,
+                                                                 verify=verify, transport=transport))
+            for url in urls])
+
+    @property
+    def server(self) -> str:
+        """The URL of the server in use."""
+        return self._servers.current[1].url
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        return tuple(server.url for server in self._servers.servers)
 
     @staticmethod
-    def _verify(conn: Connection, transport: httpx.AsyncBaseTransport | None) -> Any:
-        if transport is not None or not conn.server.startswith("https://"):
+    def _verify(conn: Connection, urls: Sequence[str], transport: httpx.AsyncBaseTransport | None) -> Any:
+        if transport is not None or not any(url.startswith("https://") for url in urls):
             return True
         try:
-            return conn.ssl_context()
+            return conn.ssl_context()  # one context for every server: they share the cluster's CA
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            raise ConfigError(f"cannot load TLS material for {conn.server}: {exc}") from exc
+            raise ConfigError(f"cannot load TLS material for {', '.join(urls)}: {exc}") from exc
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -158,7 +189,7 @@ class ApiClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._servers.aclose()
 
     # -- raw access ---------------------------------------------------------
 
@@ -166,37 +197,79 @@ class ApiClient:
                       json: Any = None, content: bytes | None = None,
                       headers: Mapping[str, str] | None = None) -> httpx.Response:
         """Send one request; raise ApiError on an error answer."""
-        request = self._http.build_request(method, path, params=_params(params or {}), json=json,
-                                           content=content, headers=headers)
-        request.stream = OneChunkBody(request.content)
-        try:
-            response = await self._http.send(request)
-        except httpx.TransportError as exc:
-            raise self._unavailable(exc) from exc
-        if response.is_error:
-            raise _response_error(response)
-        return response
+        for attempt in count(1):
+            index, server = self._servers.current
+            request = server.http.build_request(method, path, params=_params(params or {}), json=json,
+                                                content=content, headers=headers)
+            request.stream = OneChunkBody(request.content)
+            try:
+                response = await server.http.send(request)
+            except httpx.TransportError as exc:
+                unavailable = _unavailable(server.host, exc)
+                if self._try_next(index, method, unavailable, attempt):
+                    continue
+                raise unavailable from exc
+            if not response.is_error:
+                return response
+            error = _response_error(response)
+            if not self._try_next(index, method, error, attempt):
+                raise error
+        raise AssertionError("unreachable")
+
+    def _try_next(self, index: int, method: str, error: ApiError | ApiUnavailable, attempt: int) -> bool:
+        """Switch away from server ``index`` if ``error`` says it failed; True if the request
+        should now go to the next server (one not tried yet, and safe to send again)."""
+        if isinstance(error, ApiError) and not switches_on_answer(error.code, error.retry_after):
+            return False
+        self._servers.failed(index, str(error))
+        unsent = isinstance(error, ApiUnavailable) and error.unsent
+        return attempt < len(self._servers) and resendable(method, unsent=unsent)
 
     @asynccontextmanager
     async def stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                      headers: Mapping[str, str] | None = None,
                      read_timeout: float | None = None) -> AsyncIterator[httpx.Response]:
-        """A response whose body is read as it arrives (watches, followed logs)."""
-        timeout = httpx.Timeout(self._timeout, read=read_timeout)
-        try:
-            async with self._http.stream(method, path, params=_params(params or {}), headers=headers,
-                                         timeout=timeout) as response:
-                if response.is_error:
-                    await response.aread()
-                    raise _response_error(response)
-                yield response
-        except httpx.TransportError as exc:
-            raise self._unavailable(exc) from exc
+        """A response whose body is read as it arrives (watches, followed logs).
 
-    def _unavailable(self, exc: httpx.TransportError) -> ApiUnavailable:
-        refused = isinstance(exc, httpx.ConnectError) and _refused(exc)
-        detail = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
-        return ApiUnavailable(self._host, f"{self._host}: {detail}", refused=refused)
+        Fails over like ``request`` until the response starts; a stream that
+        breaks later raises ``ApiUnavailable`` once the client has switched.
+        """
+        timeout = httpx.Timeout(connect=self._timeout.connect, read=read_timeout, write=self._timeout.write,
+                                pool=self._timeout.pool)
+        index, server, response = await self._open_stream(method, path, params, headers, timeout)
+        try:
+            yield response
+        except httpx.TransportError as exc:
+            unavailable = _unavailable(server.host, exc)
+            self._servers.failed(index, str(unavailable))
+            raise unavailable from exc
+        finally:
+            await response.aclose()
+
+    async def _open_stream(self, method: str, path: str, params: Mapping[str, Any] | None,
+                           headers: Mapping[str, str] | None,
+                           timeout: httpx.Timeout) -> tuple[int, Server, httpx.Response]:
+        for attempt in count(1):
+            index, server = self._servers.current
+            request = server.http.build_request(method, path, params=_params(params or {}), headers=headers,
+                                                timeout=timeout)
+            try:
+                response = await server.http.send(request, stream=True)
+                if not response.is_error:
+                    return index, server, response
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            except httpx.TransportError as exc:
+                unavailable = _unavailable(server.host, exc)
+                if self._try_next(index, method, unavailable, attempt):
+                    continue
+                raise unavailable from exc
+            error = _response_error(response)
+            if not self._try_next(index, method, error, attempt):
+                raise error
+        raise AssertionError("unreachable")
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> ApiObject:
         return (await self.request(method, path, **kwargs)).json()
@@ -316,6 +389,14 @@ class ApiClient:
                         yield _event(line)
             finally:
                 await _abandon(response, lines)
+
+
+def _unavailable(host: str, exc: httpx.TransportError) -> ApiUnavailable:
+    refused = isinstance(exc, httpx.ConnectError) and _refused(exc)
+    # No connection, so no request: connecting failed, or no pooled connection came free in time.
+    unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    detail = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
+    return ApiUnavailable(host, f"{host}: {detail}", refused=refused, unsent=unsent)
 
 
 async def _abandon(response: httpx.Response, lines: AsyncIterator[str]) -> None:
