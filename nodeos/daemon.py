@@ -14,8 +14,14 @@ Roles. "master" runs the control plane: the API server, then the scheduler
 and the controller manager, each a client of the local API over loopback
 and each acting only while it holds its Lease in kube-system (leader
 election, so that several masters can share a store later). "worker" runs
-the node components against ``[api] server``; "all" runs both, its agent
-against its own API, as k3s' server runs the very same agent.
+the node components against ``[api] servers`` (or ``server``), each client
+sticking to one master and failing over to the next when it fails, as k3s'
+agent load balancer does; "all" runs both, its agent against its own API, as
+k3s' server runs the very same agent.
+
+With ``[etcd] managed = true`` a master (or "all") first runs its own etcd
+member as a supervised child (``nodeos.etcd``), before the API server that
+stores in it, as k3s' server runs its embedded etcd.
 
 The node agent runs pods on Podman (``nodeos.agent.podman.node``), or, with
 ``[agent] runtime = "simulated"``, on a simulator that runs nothing (for
@@ -27,7 +33,7 @@ from __future__ import annotations
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING
@@ -52,6 +58,12 @@ INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 
 
+async def managed_etcd(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    from nodeos.etcd import run_etcd
+
+    await run_etcd(config, task_status=task_status)
+
+
 async def api_server(
     config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
@@ -62,11 +74,20 @@ async def api_server(
 
 
 @asynccontextmanager
-async def _client(server: str, component: str) -> AsyncIterator[ApiClient]:
+async def _client(server: str, component: str, servers: Sequence[str] = ()) -> AsyncIterator[ApiClient]:
+    """A client of ``server``, or of ``servers`` with failover between them."""
     from nodeos.client import ApiClient, Connection
 
-    async with ApiClient(Connection(server=server), user_agent=f"nodeos-{component}") as api:
+    async with ApiClient(Connection(server=server), servers=servers or None,
+                         user_agent=f"nodeos-{component}") as api:
         yield api
+
+
+def _node_servers(config: Config) -> tuple[str, ...]:
+    """The API servers of the node components: a worker's masters, else the node's own API."""
+    if config.node.role == "worker" and config.api.servers:
+        return config.api.servers
+    return (_local_server(config),)
 
 
 def _local_server(config: Config) -> str:
@@ -110,8 +131,8 @@ async def agent(config: Config, *, task_status: trio.TaskStatus[None] = trio.TAS
     """The node agent, on Podman or (``[agent] runtime = "simulated"``) on the simulator."""
     worker = config.node.role == "worker"
     roles = ("worker",) if worker else ("control-plane", "worker")
-    server = config.api.server if worker and config.api.server else _local_server(config)
-    async with _client(server, "agent") as api:
+    servers = _node_servers(config)  # heartbeats and pods alike follow the masters through one client
+    async with _client(servers[0], "agent", servers) as api:
         if config.agent.runtime == "simulated":
             await _simulated_agent(config, api, roles, task_status)
         else:
@@ -140,6 +161,7 @@ CONTROL_PLANE: tuple[tuple[str, Component], ...] = (
     ("controller-manager", controller_manager),
 )
 NODE: tuple[tuple[str, Component], ...] = (("agent", agent),)
+ETCD: tuple[tuple[str, Component], ...] = (("etcd", managed_etcd),)  # first, with [etcd] managed
 ROLES: dict[str, tuple[tuple[str, Component], ...]] = {
     "master": CONTROL_PLANE,
     "worker": NODE,
@@ -227,11 +249,25 @@ def _components(config: Config) -> tuple[tuple[str, Component], ...]:
         components = tuple(c for c in components if c[0] not in disabled)
     if not components:
         raise ConfigError(f"{_source(config)}: [node] disable: leaves role \"{role}\" nothing to run")
+    if config.etcd.managed:
+        components = _with_etcd(config, components)
     insecure = config.api.insecure_listen
     if insecure is not None and not insecure.is_loopback:
         log.warning("[api] insecure_listen %s serves the API without authentication to anyone "
                     "who can reach it", insecure)
     return components
+
+
+def _with_etcd(config: Config, components: tuple[tuple[str, Component], ...]) -> tuple[tuple[str, Component], ...]:
+    from nodeos.etcd import check_startable
+
+    if config.node.role == "worker":
+        raise ConfigError(f"{_source(config)}: [etcd] managed: a worker runs no control plane; "
+                          "only a master (or \"all\") runs an etcd member")
+    check_startable(config)
+    if config.store.backend != "etcd":
+        log.info("[etcd] managed: running the etcd member, but [store] backend is %r", config.store.backend)
+    return ETCD + components
 
 
 async def _prepare_data_dir(config: Config) -> None:
