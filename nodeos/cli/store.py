@@ -17,7 +17,7 @@ from pathlib import Path
 
 import trio
 
-from nodeos.api.store.migrate import BACKENDS, CONCURRENCY, StoreSpec, Summary, migrate
+from nodeos.api.store.migrate import BACKENDS, CONCURRENCY, TIMEOUT, StoreSpec, Summary, migrate
 from nodeos.config import Config, load
 from nodeos.errors import ConfigError
 
@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       help=f"the key prefix in etcd (default: [store] etcd_prefix, else {DEFAULT_ETCD_PREFIX})")
     verb.add_argument("--concurrency", type=int, default=CONCURRENCY, metavar="N",
                       help="creates in flight at once (default: %(default)s)")
+    verb.add_argument("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+                      help="give up when a store does not answer one call in this long (default: %(default)g)")
     verb.set_defaults(func=run_migrate)
     store.set_defaults(func=lambda args: _usage(store))
 
@@ -64,9 +66,12 @@ def run_migrate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--from and --to are both {args.source}: migrate between two different backends")
     if args.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be positive, got {args.timeout:g}")
     source, target = store_specs(args)
     print(f"migrating {source.describe()} -> {target.describe()}", file=sys.stderr)
-    summary = trio.run(lambda: migrate(source, target, concurrency=args.concurrency, progress=_progress))
+    summary = trio.run(lambda: migrate(source, target, concurrency=args.concurrency, timeout=args.timeout,
+                                       progress=_progress))
     _print_summary(summary, target)
     return 0
 

@@ -43,7 +43,7 @@ from nodeos.errors import NodeosError, StoreError
 Backend = Literal["sqlite", "etcd"]
 BACKENDS: tuple[Backend, ...] = ("sqlite", "etcd")
 CONCURRENCY = 64
-REACH_TIMEOUT = 15.0  # seconds to wait for a store to answer its first listing
+TIMEOUT = 30.0  # seconds any one call to a store may take before the migration gives up
 PROGRESS_EVERY = 1.0  # seconds between progress reports
 
 
@@ -95,48 +95,52 @@ Progress = Callable[[int, int], None]  # (keys copied so far, keys to copy)
 
 
 async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int = CONCURRENCY,
-                  progress: Progress | None = None) -> Summary:
+                  timeout: float = TIMEOUT, progress: Progress | None = None) -> Summary:
     """Copy every key of ``source`` into the empty ``target`` and verify the result.
 
     Raises MigrationError, having written nothing, when a side is unreachable or
     in use, or the target is not empty; raises it too when a create fails or the
     verification finds a difference (the target then holds a partial copy, which
-    the message says how to clear).
+    the message says how to clear). ``timeout`` bounds every single call to a
+    store, so an unreachable etcd is an error, not a hang.
     """
     started = time.monotonic()
     _refuse_same_store(source, target)
     for spec in (source, target):
         if spec.backend == "sqlite":
             await _check_sqlite(spec, must_exist=spec is source)
-    src = source.open()
-    await _start(src, source)
+    src = _Side(source, source.open(), timeout)
+    await src.start()
     try:
-        items = await _list_all(src, source)
-        summary = await _copy_into(target, items, src, source, concurrency, progress)
+        items, _ = await src.list("")
+        summary = await _copy_into(target, items, src, concurrency, timeout, progress)
     finally:
-        await _close_quietly(src)
+        await src.close()
     summary.seconds = time.monotonic() - started
     return summary
 
 
-async def _copy_into(target: StoreSpec, items: list[KeyValue], src: Store, source: StoreSpec,
-                     concurrency: int, progress: Progress | None) -> Summary:
+async def _copy_into(target: StoreSpec, items: list[KeyValue], src: _Side, concurrency: int, timeout: float,
+                     progress: Progress | None) -> Summary:
     """Open the target, refuse it unless empty, copy and verify; a SQLite file this
     run created is removed again when anything fails."""
     created_file = target.backend == "sqlite" and not _sqlite_exists(target)
-    dst = target.open()
+    dst = _Side(target, target.open(), timeout)
     try:
-        await _start(dst, target)
-        await _refuse_non_empty(dst, target)
+        await dst.start()
+        await _refuse_non_empty(dst)
         await _copy(items, dst, concurrency, progress)
-        return await _verify(items, src, source, dst, target)
-    except BaseException:
-        if created_file:
-            await _close_quietly(dst)
-            _remove_sqlite(target)
+        return await _verify(items, src, dst)
+    except BaseException as exc:
+        if not created_file:
+            raise
+        await dst.close()
+        _remove_sqlite(target)
+        if isinstance(exc, MigrationError):
+            raise MigrationError(f"{exc} (this run created {target.sqlite_path} and has removed it)") from exc
         raise
     finally:
-        await _close_quietly(dst)
+        await dst.close()
 
 
 # -- refusals ------------------------------------------------------------------
@@ -192,17 +196,16 @@ def sqlite_in_use(path: Path) -> str | None:
     return None
 
 
-async def _refuse_non_empty(store: Store, spec: StoreSpec) -> None:
-    existing, _ = await _listing(store, spec, "")
+async def _refuse_non_empty(dst: _Side) -> None:
+    existing, _ = await dst.list("")
     if not existing:
         return
+    spec = dst.spec
     if spec.backend == "sqlite":
         how = f"move {spec.sqlite_path} (with its -wal and -shm files) away"
     else:
         endpoints = ",".join(spec.etcd_endpoints)
         how = f"etcdctl --endpoints={endpoints} del --prefix '{spec.etcd_prefix or '/'}'"
-        if not spec.etcd_prefix:
-            how += " (and any other prefix in use)"
         how = f"empty it with: {how}, or choose another --etcd-prefix"
     raise MigrationError(f"the target {spec.describe()} is not empty ({len(existing)} keys, "
                          f"e.g. {existing[0].key}): nothing was copied. To migrate into it, {how}")
@@ -211,29 +214,48 @@ async def _refuse_non_empty(store: Store, spec: StoreSpec) -> None:
 # -- the copy ------------------------------------------------------------------
 
 
-async def _start(store: Store, spec: StoreSpec) -> None:
-    try:
-        with trio.fail_after(REACH_TIMEOUT):
-            await store.start()
-    except (StoreError, OSError, trio.TooSlowError) as exc:
-        await _close_quietly(store)
-        raise MigrationError(f"cannot open {spec.describe()}: {_reason(exc)}") from exc
+class _Side:
+    """One store of the migration: every call bounded by ``timeout`` and its
+    failures turned into a MigrationError that names the store."""
+
+    def __init__(self, spec: StoreSpec, store: Store, timeout: float) -> None:
+        self.spec, self.store, self.timeout = spec, store, timeout
+
+    async def start(self) -> None:
+        try:
+            with trio.fail_after(self.timeout):
+                await self.store.start()
+        except (StoreError, OSError, trio.TooSlowError) as exc:
+            await self.close()
+            raise MigrationError(f"cannot open {self.spec.describe()}: {self._reason(exc)}") from exc
+
+    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+        try:
+            with trio.fail_after(self.timeout):
+                return await self.store.list(prefix)
+        except (StoreError, OSError, trio.TooSlowError) as exc:
+            raise MigrationError(f"cannot read {self.spec.describe()}: {self._reason(exc)}") from exc
+
+    async def create(self, key: str, value: bytes, done: int, total: int) -> None:
+        try:
+            with trio.fail_after(self.timeout):
+                await self.store.create(key, value)
+        except (StoreError, OSError, trio.TooSlowError) as exc:
+            raise MigrationError(f"creating {key} in {self.spec.describe()} failed after {done} of {total} "
+                                 f"keys: {self._reason(exc)}; the target holds a partial copy: clear it and "
+                                 "rerun") from exc
+
+    async def close(self) -> None:
+        with trio.CancelScope(shield=True), contextlib.suppress(StoreError, OSError):
+            await self.store.close()
+
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, trio.TooSlowError):
+            return f"no answer within {self.timeout:g} s"
+        return str(exc) or type(exc).__name__
 
 
-async def _listing(store: Store, spec: StoreSpec, prefix: str) -> tuple[list[KeyValue], int]:
-    try:
-        with trio.fail_after(REACH_TIMEOUT):
-            return await store.list(prefix)
-    except (StoreError, OSError, trio.TooSlowError) as exc:
-        raise MigrationError(f"cannot read {spec.describe()}: {_reason(exc)}") from exc
-
-
-async def _list_all(store: Store, spec: StoreSpec) -> list[KeyValue]:
-    items, _ = await _listing(store, spec, "")
-    return items
-
-
-async def _copy(items: Sequence[KeyValue], store: Store, concurrency: int, progress: Progress | None) -> None:
+async def _copy(items: Sequence[KeyValue], dst: _Side, concurrency: int, progress: Progress | None) -> None:
     """Create every key, ``concurrency`` at a time; the first failure cancels the rest."""
     limiter = trio.CapacityLimiter(concurrency)
     done = 0
@@ -242,10 +264,7 @@ async def _copy(items: Sequence[KeyValue], store: Store, concurrency: int, progr
     async def create(kv: KeyValue) -> None:
         nonlocal done, last_report
         try:
-            await store.create(kv.key, kv.value)
-        except (StoreError, OSError) as exc:
-            raise MigrationError(f"creating {kv.key} failed after {done} of {len(items)} keys: "
-                                 f"{_reason(exc)}") from exc
+            await dst.create(kv.key, kv.value, done, len(items))
         finally:
             limiter.release_on_behalf_of(kv)
         done += 1
@@ -279,16 +298,16 @@ def _first_migration_error(group: BaseExceptionGroup) -> MigrationError | None:
 # -- verification --------------------------------------------------------------
 
 
-async def _verify(items: list[KeyValue], src: Store, source: StoreSpec, dst: Store, target: StoreSpec) -> Summary:
+async def _verify(items: list[KeyValue], src: _Side, dst: _Side) -> Summary:
     """Both stores, listed again, hold exactly ``items``: same keys, same values."""
     want = counts(items), checksum(items)
-    copied, _ = await _listing(dst, target, "")
+    copied, _ = await dst.list("")
     if (counts(copied), checksum(copied)) != want:
-        raise MigrationError(f"verification failed: the target {target.describe()} differs from what was "
+        raise MigrationError(f"verification failed: the target {dst.spec.describe()} differs from what was "
                              f"read ({_difference(items, copied)}); it holds a partial copy, clear it and rerun")
-    again, _ = await _listing(src, source, "")
+    again, _ = await src.list("")
     if checksum(again) != want[1]:
-        raise MigrationError(f"the source {source.describe()} changed during the copy "
+        raise MigrationError(f"the source {src.spec.describe()} changed during the copy "
                              f"({_difference(items, again)}): is a daemon running on it? Stop it, clear the "
                              f"target and rerun")
     return Summary(per_resource=want[0], checksum=want[1])
@@ -339,14 +358,3 @@ def _remove_sqlite(spec: StoreSpec) -> None:
     assert spec.sqlite_path is not None
     for suffix in ("", "-wal", "-shm"):
         Path(f"{spec.sqlite_path}{suffix}").unlink(missing_ok=True)
-
-
-async def _close_quietly(store: Store) -> None:
-    with trio.CancelScope(shield=True), contextlib.suppress(StoreError, OSError):
-        await store.close()
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, trio.TooSlowError):
-        return f"no answer within {REACH_TIMEOUT:.0f} s"
-    return str(exc) or type(exc).__name__
