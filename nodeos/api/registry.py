@@ -6,6 +6,17 @@ from spec, optimistic concurrency on resourceVersion, finalizers and graceful
 deletion — so that the HTTP layer only translates requests and the store only
 stores. Reads come from the watch cache; writes go to the store and return
 once the cache has seen them (read-your-writes).
+
+Several masters on one shared store (etcd) each have their own watch cache,
+which may be a few milliseconds behind a write made through another master.
+As Kubernetes' consistent reads from cache do, a read that does not name a
+resourceVersion first asks the store for its current revision and waits for
+the cache to reach it (``sync``); a read or watch from a resourceVersion this
+cache has not reached waits for it briefly and then answers 410 so the client
+relists (``wait_for_version``). Writes are compare-and-swap in the store, so
+a stale cache only costs a retry: a lost swap waits for the cache to catch up
+with the key's revision before trying again. On an unshared store (SQLite)
+the cache follows the only writer and none of this costs a round trip.
 """
 
 from __future__ import annotations
@@ -14,8 +25,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import trio
 
 from nodeos.api import meta, model, paging, rules
 from nodeos.api.allocators import ServiceAllocator
@@ -30,6 +39,7 @@ SERVICES = by_plural("", "v1", "services")
 PODS = by_plural("", "v1", "pods")
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 PATCH_RETRIES = 5
+TOO_LARGE_WAIT = 3.0  # how long a read from a future resourceVersion waits before 410
 # Kinds whose status a create may set (their writers report status at birth).
 STATUS_ON_CREATE = {"Node", "Event", "Endpoints", "Lease", "Binding"}
 
@@ -47,7 +57,38 @@ class Registry:
         self.store = store
         self.cache = cache
         self.allocator = allocator
-        self._service_lock = trio.Lock()
+        self.shared = bool(getattr(store, "shared", False))
+
+    # -- consistency ---------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Wait until the cache has every write the store had committed when
+        this was called; a no-op unless other masters write to the store."""
+        if self.shared:
+            await self.cache.wait_for(await self.store.current_revision())
+
+    async def wait_for_version(self, revision: int) -> None:
+        """For a read or watch from ``revision``: wait until the cache has it, or
+        answer 410 (Kubernetes' "too large resource version") so the client relists."""
+        if revision <= self.cache.revision:
+            return
+        try:
+            await self.cache.wait_for(revision, timeout=TOO_LARGE_WAIT)
+        except ApiError:
+            raise ApiError.gone(f"too large resource version: {revision}, "
+                                f"current: {self.cache.revision}") from None
+
+    async def _current(self, res: Resource, namespace: str | None, name: str,
+                       at_least: str | None = None) -> Cached:
+        """The object as a write should start from: no older than ``at_least``
+        (a resourceVersion the client pinned), and on a shared store re-read
+        after a sync before answering NotFound."""
+        if at_least and at_least.isdigit() and int(at_least) > self.cache.revision:
+            await self.wait_for_version(int(at_least))
+        cached = self.cache.get(res.store_key(namespace, name))
+        if cached is None and self.shared:
+            await self.sync()
+        return self.get(res, namespace, name)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -97,15 +138,14 @@ class Registry:
         rules.raise_invalid(res, obj, model.validate(res, obj, None))
         key = res.store_key(namespace, metadata["name"])
         if res is SERVICES:
-            async with self._service_lock:
-                if self.cache.get(key) is not None:
-                    raise ApiError.already_exists(res.plural, metadata["name"], res.group)
-                self.allocator.assign(obj)
-                try:
-                    return await self._store_create(res, key, obj, dry_run)
-                except BaseException:
-                    self.allocator.release(obj)
-                    raise
+            if self.cache.get(key) is not None:
+                raise ApiError.already_exists(res.plural, metadata["name"], res.group)
+            claims = await self.allocator.assign(obj, key, dry_run=dry_run)
+            try:
+                return await self._store_create(res, key, obj, dry_run)
+            except BaseException:
+                await self.allocator.undo(claims, key)
+                raise
         return await self._store_create(res, key, obj, dry_run)
 
     async def _store_create(self, res: Resource, key: str, obj: dict[str, Any], dry_run: bool) -> Cached:
@@ -140,29 +180,36 @@ class Registry:
             raise ApiError.bad_request(
                 f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
         obj["metadata"]["name"] = name
-        old = self.get(res, namespace, name)
         wanted = obj["metadata"].get("resourceVersion")
-        if wanted and wanted != str(old.revision):
-            raise _modified(res, name)
-        try:
-            return await self._replace(res, old, obj, subresource, dry_run)
-        except _Retry:  # a concurrent write won the compare-and-swap: the caller's view is stale
-            raise _modified(res, name) from None
+        for _ in range(PATCH_RETRIES):
+            old = await self._current(res, namespace, name, wanted)
+            if wanted and wanted != str(old.revision):
+                raise _modified(res, name)
+            try:
+                return await self._replace(res, old, json.loads(json.dumps(obj)), subresource, dry_run)
+            except _Retry as retry:
+                if wanted:  # a concurrent write won the compare-and-swap: the caller's view is stale
+                    raise _modified(res, name) from None
+                await self.cache.wait_for(retry.revision)  # unconditional: retry on the newer object
+        raise _modified(res, name)
 
     async def patch(self, res: Resource, namespace: str | None, name: str, patch_type: str, patch: Any, *,
                     subresource: str | None = None, dry_run: bool = False) -> Cached:
         for _ in range(PATCH_RETRIES):
-            old = self.get(res, namespace, name)
+            old = await self._current(res, namespace, name)
             patched = self._apply_patch(res, old, patch_type, patch)
             if not isinstance(patched, dict):
                 raise ApiError.bad_request("the patch did not result in an object")
             wanted = (patched.get("metadata") or {}).get("resourceVersion")
             if wanted and wanted != str(old.revision):
+                if str(wanted).isdigit() and int(wanted) > old.revision:
+                    await self.wait_for_version(int(wanted))  # written through another master
+                    continue
                 raise _modified(res, name)
             try:
                 return await self._replace(res, old, patched, subresource, dry_run)
-            except _Retry:
-                continue  # someone wrote in between and the patch pinned nothing: re-apply
+            except _Retry as retry:
+                await self.cache.wait_for(retry.revision)  # the patch pinned nothing: re-apply on the newer
         raise _modified(res, name)
 
     def _apply_patch(self, res: Resource, old: Cached, patch_type: str, patch: Any) -> Any:
@@ -184,9 +231,15 @@ class Registry:
         if res.has_spec and meta.spec_part(new) != meta.spec_part(old.obj):
             new["metadata"]["generation"] = int(old.obj["metadata"].get("generation") or 0) + 1
         if res is SERVICES:
-            async with self._service_lock:
-                self.allocator.assign(new, old.obj)
-                return await self._store_replace(res, old, new, dry_run)
+            claims = await self.allocator.assign(new, old.key, old.obj, dry_run=dry_run)
+            try:
+                stored = await self._store_replace(res, old, new, dry_run)
+            except BaseException:
+                await self.allocator.undo(claims, old.key)
+                raise
+            if not dry_run and stored.revision != old.revision:
+                await self.allocator.release(old.obj, stored.obj)
+            return stored
         return await self._store_replace(res, old, new, dry_run)
 
     async def _store_replace(self, res: Resource, old: Cached, new: dict[str, Any], dry_run: bool) -> Cached:
@@ -199,8 +252,8 @@ class Registry:
                     and not _namespace_finalizers(res, new)):
                 return await self._store_delete(res, old)
             revision = await self.store.update(old.key, meta.for_storage(new), old.revision)
-        except RevisionMismatch:
-            raise _Retry() from None
+        except RevisionMismatch as exc:
+            raise _Retry(exc.current) from None
         except KeyNotFound:
             raise ApiError.not_found(res.plural, metadata["name"], res.group) from None
         return await self._after_write(old.key, revision)
@@ -211,7 +264,7 @@ class Registry:
                      options: dict[str, Any] | None = None, *, dry_run: bool = False) -> Cached:
         options = options or {}
         for _ in range(PATCH_RETRIES):
-            old = self.get(res, namespace, name)
+            old = await self._current(res, namespace, name)
             rules.check_preconditions(res, old, options.get("preconditions"))
             if res is NAMESPACES and name in PROTECTED_NAMESPACES:
                 raise ApiError.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
@@ -219,8 +272,8 @@ class Registry:
                 return old
             try:
                 return await self._delete_once(res, old, options)
-            except _Retry:
-                continue
+            except _Retry as retry:
+                await self.cache.wait_for(retry.revision)
         raise _modified(res, name)
 
     async def _delete_once(self, res: Resource, old: Cached, options: dict[str, Any]) -> Cached:
@@ -244,8 +297,8 @@ class Registry:
             obj.setdefault("status", {})["phase"] = "Terminating"
         try:
             revision = await self.store.update(old.key, meta.for_storage(obj), old.revision)
-        except RevisionMismatch:
-            raise _Retry() from None
+        except RevisionMismatch as exc:
+            raise _Retry(exc.current) from None
         return await self._after_write(old.key, revision)
 
     async def write_as_is(self, res: Resource, old: Cached, obj: dict[str, Any]) -> Cached:
@@ -277,12 +330,12 @@ class Registry:
     async def _store_delete(self, res: Resource, old: Cached) -> Cached:
         try:
             revision = await self.store.delete(old.key, old.revision)
-        except RevisionMismatch:
-            raise _Retry() from None
+        except RevisionMismatch as exc:
+            raise _Retry(exc.current) from None
         except KeyNotFound:
             raise ApiError.not_found(res.plural, old.obj["metadata"]["name"], res.group) from None
         if res is SERVICES:
-            self.allocator.release(old.obj)
+            await self.allocator.release(old.obj)
         await self.cache.wait_for(revision)
         return old
 
@@ -295,7 +348,12 @@ def _namespace_finalizers(res: Resource, obj: dict[str, Any]) -> bool:
 
 
 class _Retry(Exception):
-    """A compare-and-swap lost to a concurrent write; the caller re-reads."""
+    """A compare-and-swap lost to a concurrent write; the caller re-reads
+    once the cache has the key's ``revision``."""
+
+    def __init__(self, revision: int) -> None:
+        super().__init__(revision)
+        self.revision = revision
 
 
 def _modified(res: Resource, name: str) -> ApiError:

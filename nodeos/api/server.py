@@ -1,8 +1,10 @@
 """The API server component: store, watch cache, registry, and the HTTP listeners.
 
 Start order is plain code: the store opens, the watch cache loads everything
-and follows the store, the built-in objects are ensured, and only then do the
-listeners open, so ``/readyz`` never answers before the server can serve.
+and follows the store, the Service address claims are repaired, the built-in
+objects are ensured, and only then do the listeners open, so ``/readyz``
+never answers before the server can serve. Every master on a shared store
+runs all of this; nothing here needs a leader.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from hypercorn.trio import serve
 from nodeos.agent.token import agent_token
 from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.http import ApiApp
-from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces
-from nodeos.api.registry import SERVICES, Registry
+from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces, reconcile_master_endpoints
+from nodeos.api.registry import Registry
 from nodeos.api.store.sqlite import SQLiteStore
 from nodeos.api.watchcache import WatchCache
 from nodeos.config import Config
@@ -40,11 +42,14 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
         async with trio.open_nursery() as nursery:
             cache = WatchCache(store)
             await nursery.start(cache.run)
-            allocator = ServiceAllocator(config.cluster.service_cidr)
-            allocator.rebuild([c.obj for c in cache.list(SERVICES.store_prefix())])
+            allocator = ServiceAllocator(store, cache, config.cluster.service_cidr)
+            await allocator.repair()  # claims for Services stored before claims existed
+            nursery.start_soon(allocator.repair_forever)
             registry = Registry(store, cache, allocator)
             await ensure_builtins(registry, config.api.listen.port)
             nursery.start_soon(finalize_namespaces, registry)
+            nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, config.api.listen.host,
+                               config.api.listen.port)
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
             binds = await nursery.start(serve, ApiApp(registry, token), _hypercorn_config(config))
             log.info("API serving on %s", ", ".join(binds))

@@ -40,6 +40,7 @@ class ResourceHandlers:
             if route.resource.namespaced and route.namespace is None:
                 raise ApiError.method_not_allowed()
             if method == "GET":
+                await self._read_point(req)
                 return await self._reply(req, send, 200, route.resource,
                                          self.registry.get(route.resource, route.namespace, route.name))
             if method == "PUT":
@@ -57,6 +58,7 @@ class ResourceHandlers:
         if "list" not in res.verbs:
             raise ApiError.method_not_allowed()
         match = _matcher(req, res)
+        await self._read_point(req)
         result = self.registry.list(res, route.namespace, match, req.int_param("limit"), req.query.get("continue"))
         list_meta: dict[str, Any] = {"resourceVersion": str(result.revision)}
         if result.continue_token:
@@ -76,19 +78,29 @@ class ResourceHandlers:
         if "watch" not in res.verbs:
             raise ApiError.method_not_allowed()
         match = _matcher(req, res)
-        rv = req.query.get("resourceVersion", "")
-        if rv in ("", "0"):
-            from_revision = None
-        elif rv.isdigit():
-            from_revision = int(rv)
-        else:
-            raise ApiError.bad_request(f'invalid resourceVersion "{rv}": must be a non-negative integer')
+        revision = await self._read_point(req)
+        from_revision = revision or None
         timeout = req.int_param("timeoutSeconds")
         watcher, backlog = self.registry.cache.watch(res.store_prefix(route.namespace), from_revision, match)
         stream = WatchStream(self.registry.cache, res, watcher, backlog, table=_table_mode(req),
                              bookmarks=req.flag("allowWatchBookmarks"),
                              timeout=float(timeout) if timeout is not None else None)
         await stream.serve(send, req.receive)
+
+    async def _read_point(self, req: Request) -> int:
+        """Make the cache as fresh as the request's resourceVersion asks, as
+        Kubernetes reads it: unset means the latest (a consistent read across
+        masters), "0" whatever this cache has, N at least N (else 410).
+        Returns N, or 0 when none was given."""
+        rv = req.query.get("resourceVersion", "")
+        if rv == "":
+            await self.registry.sync()
+            return 0
+        if not rv.isdigit():
+            raise ApiError.bad_request(f'invalid resourceVersion "{rv}": must be a non-negative integer')
+        if int(rv):
+            await self.registry.wait_for_version(int(rv))
+        return int(rv)
 
     # -- writes ------------------------------------------------------------------------
 
