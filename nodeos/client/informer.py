@@ -7,7 +7,10 @@ everything a long watch meets:
 - the server ends the stream (its timeout): watch again from the last
   resourceVersion seen, BOOKMARKs included, so nothing is missed or repeated;
 - the connection breaks or the server is down: retry the same watch with
-  exponential backoff (up to ``backoff_cap`` seconds);
+  exponential backoff (up to ``backoff_cap`` seconds). A client of several
+  servers has switched to the next by then, so the watch resumes there from
+  the same resourceVersion, at once if the broken one had been working (all
+  masters share one store, so its resourceVersions mean the same on each);
 - the resourceVersion is too old (410 Expired): list again and diff the fresh
   list against the cache, emitting adds, updates and deletes for whatever
   changed while we were away (flannel's ``Reset(snapshot)``);
