@@ -22,7 +22,7 @@ from nodeos.api.http import ApiApp
 from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces, reconcile_master_endpoints
 from nodeos.api.registry import Registry
 from nodeos.api.store.sqlite import SQLiteStore
-from nodeos.api.watchcache import WatchCache
+from nodeos.api.watchcache import WatchCache, compact_forever
 from nodeos.config import Config
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             registry = Registry(store, cache, allocator)
             await ensure_builtins(registry, config.api.listen.port)
             nursery.start_soon(finalize_namespaces, registry)
+            nursery.start_soon(compact_forever, store)
             nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, config.api.listen.host,
                                config.api.listen.port)
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)

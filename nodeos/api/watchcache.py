@@ -7,6 +7,12 @@ so it also orders what every client sees by the store's revision.
 Objects in the cache are never modified: the registry copies before it
 changes anything. Each object's and each event's JSON is encoded at most once
 and shared by every list and watcher that sends it.
+
+Compaction: the window is the cache's own, but a compaction of the store is
+recorded first in ``COMPACTION_KEY`` (as Kubernetes' compactor records its
+``compact_rev_key``), and every cache following the store drops its events up
+to that revision. So after a compaction, a watch from a revision it removed
+answers 410 on every master alike, whichever master the client reaches.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from nodeos.errors import ApiError, Compacted, StoreError
 log = logging.getLogger(__name__)
 
 WINDOW = 100_000  # events kept for watchers that resume
+COMPACTION_KEY = "/nodeos/compaction"  # {"revision": R}: the store's history up to R is gone
+COMPACT_SECONDS = 300.0  # Kubernetes' --etcd-compaction-interval
 WATCHER_BUFFER = 20_000  # events a slow watcher may fall behind before it is cut off
 
 
@@ -155,11 +163,20 @@ class WatchCache:
             del self._events[: self._window]
             self.oldest = self._events[0].revision - 1
         self.revision = event.revision
+        if event.key == COMPACTION_KEY and event.type != "DELETED":
+            self._forget_through(int(current.obj.get("revision") or 0))
         for prefix in _prefixes(event.key):
             for watcher in list(self._watchers.get(prefix, ())):
                 watcher.offer(cache_event)
         self._changed.set()
         self._changed = trio.Event()
+
+    def _forget_through(self, revision: int) -> None:
+        """The store compacted through ``revision``: resuming from there is over."""
+        if revision <= self.oldest:
+            return
+        del self._events[:bisect.bisect_right(self._events, revision, key=lambda e: e.revision)]
+        self.oldest = revision
 
     async def wait_for(self, revision: int, timeout: float = 10.0) -> None:
         """Block until the cache has seen ``revision``: read-your-writes."""
@@ -238,3 +255,34 @@ def _prefixes(key: str) -> tuple[str, ...]:
     if len(parts) == 5:
         return (resource, f"{resource}{parts[3]}/", key)
     return (resource, key)
+
+
+async def compact(store: Store, revision: int) -> None:
+    """Compact the store through ``revision``, recording it first so that every
+    watch cache drops the same history (see the module's docstring)."""
+    value = encode({"revision": revision})
+    kv = await store.get(COMPACTION_KEY)
+    if kv is None:
+        await store.create(COMPACTION_KEY, value)
+    elif int(json.loads(kv.value).get("revision") or 0) < revision:
+        await store.update(COMPACTION_KEY, value, kv.revision)
+    await store.compact(revision)
+
+
+async def compact_forever(store: Store, interval: float = COMPACT_SECONDS) -> None:
+    """Every ``interval``, compact through the revision seen one interval ago —
+    unless another master compacted meanwhile (the record moved), so that of
+    several masters about one compacts per interval, as in Kubernetes."""
+    target, seen = 0, -1
+    while True:
+        await trio.sleep(interval)
+        try:
+            record = await store.get(COMPACTION_KEY)
+            moved = record.revision if record is not None else 0
+            if target and moved == seen:
+                await compact(store, target)
+                record = await store.get(COMPACTION_KEY)
+            seen = record.revision if record is not None else 0
+            target = await store.current_revision()
+        except StoreError as exc:  # a lost race (KeyExists, RevisionMismatch) included: next interval
+            log.warning("compaction: %s", exc)

@@ -76,7 +76,8 @@ async def test_deletes_and_type_changes_leave_no_claims(masters):
     before = await claims(store)
     svc = await a.create(SERVICES, "default", service("web", "NodePort"))
     assert len(await claims(store)) == len(before) + 2
-    changed = await b.patch(SERVICES, "default", "web", "merge", {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}})
+    to_cluster_ip = {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}
+    changed = await b.patch(SERVICES, "default", "web", "merge", to_cluster_ip)
     assert "nodePort" not in changed.obj["spec"]["ports"][0]
     assert await claims(store) == sorted([*before, ip_key(svc.obj["spec"]["clusterIP"])])
     await b.delete(SERVICES, "default", "web")
@@ -108,12 +109,12 @@ async def test_masters_ensuring_builtins_at_once_agree(masters):
 
 
 async def test_repair_drops_old_orphans_and_records_missing_claims(masters):
-    store, a, b = masters
+    store, a, _ = masters
     svc = (await a.create(SERVICES, "default", service("kept"))).obj
     orphan = ip_key("10.96.0.9" if svc["spec"]["clusterIP"] != "10.96.0.9" else "10.96.0.10")
     await store.create(orphan, json.dumps({"service": "/core/services/default/gone", "uid": "x"}).encode())
     kv = await store.get(ip_key(svc["spec"]["clusterIP"]))
-    await store.delete(kv.key, kv.revision)  # as if a master died between claim and Service write... reversed
+    await store.delete(kv.key, kv.revision)  # a Service without its claim (stored before claims existed)
 
     assert await a.allocator.repair(now=0.0) == (0, 1)  # the Service's claim is back; the orphan is young
     assert ip_key(svc["spec"]["clusterIP"]) in await claims(store)
@@ -123,7 +124,7 @@ async def test_repair_drops_old_orphans_and_records_missing_claims(masters):
 
 
 async def test_a_read_through_one_master_sees_a_write_through_the_other(masters):
-    store, a, b = masters
+    _, a, b = masters
     # b's cache is fed by the store's watch; sync() makes a plain read wait for it.
     for i in range(20):
         await a.create(SERVICES, "default", service(f"r{i}"))

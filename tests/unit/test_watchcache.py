@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from nodeos.api.store.sqlite import SQLiteStore
-from nodeos.api.watchcache import WatchCache
+from nodeos.api.watchcache import WatchCache, compact
 from nodeos.errors import ApiError
 
 
@@ -76,3 +76,19 @@ async def test_unset_revision_starts_with_synthetic_added(env):
     await cache.wait_for(r2)
     _, backlog = cache.watch("/core/pods/a/", None, lambda o: True)
     assert [(k, e.revision) for k, e in backlog] == [("ADDED", r1), ("ADDED", r2)]
+
+
+async def test_a_recorded_compaction_ends_resuming_from_before_it(env):
+    store, cache = env
+    r1 = await store.create("/core/pods/a/x", pod("x"))
+    r2 = await store.create("/core/pods/a/y", pod("y"))
+    await cache.wait_for(r2)
+    cache.watch("/core/pods/", r1, lambda o: True)  # inside the window: fine
+    await compact(store, r2)
+    await cache.wait_for(await store.current_revision())
+    assert cache.oldest == r2
+    with pytest.raises(ApiError) as err:
+        cache.watch("/core/pods/", r1, lambda o: True)
+    assert err.value.code == 410
+    _, backlog = cache.watch("/core/pods/", r2, lambda o: True)
+    assert backlog == []  # the compaction record is no pod
