@@ -168,8 +168,9 @@ class LocalMember:
                                       dns_names=names, ips=ips, usage="peer")
         server = client = None
         if self.client_tls:
+            # Client auth too: etcd's own JSON gateway dials its gRPC port with this certificate.
             server = pki.ensure_certificate(ca, self.pki_dir, "etcd-server", common_name=self.name,
-                                            dns_names=names, ips=ips, usage="server")
+                                            dns_names=names, ips=ips, usage="peer")
             client = pki.ensure_certificate(ca, self.pki_dir, "etcd-client", common_name=f"nodeos-{self.name}",
                                             usage="client")
         return Certificates(ca.cert_path, peer, server, client)

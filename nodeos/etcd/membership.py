@@ -107,9 +107,9 @@ async def add_member(gateway: Gateway, peer_url: str) -> tuple[Member, list[Memb
 
 
 async def remove_member(gateway: Gateway, name: str) -> Member:
-    """Remove the member called ``name`` (or with that ID, for one that never started)."""
+    """Remove the member called ``name`` (or with that ID, hex as listed or decimal, for one never started)."""
     members = await list_members(gateway)
-    found = [m for m in members if name in (m.name, m.id)]
+    found = [m for m in members if name in (m.name, m.id, f"{int(m.id):x}")]
     if not found:
         known = ", ".join(m.name or m.id for m in members)
         raise EtcdError(f'no member "{name}" in the cluster (members: {known})')

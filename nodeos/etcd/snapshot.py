@@ -24,6 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import trio
 
@@ -53,8 +54,8 @@ async def save_snapshot(gateway: Gateway, path: Path) -> SnapshotStatus:
     if path.is_dir():
         raise SnapshotError(f"{path}: is a directory; give a file name")
     tmp = path.with_name(f".{path.name}.part")
-    try:
-        file = await trio.open_file(tmp, "wb")
+    try:  # 0600: a snapshot holds every object, secrets included
+        file = trio.wrap_file(await trio.to_thread.run_sync(_create_private, tmp))
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot write: {exc.strerror}") from None
     try:
@@ -69,6 +70,10 @@ async def save_snapshot(gateway: Gateway, path: Path) -> SnapshotStatus:
     finally:
         tmp.unlink(missing_ok=True)
     return status
+
+
+def _create_private(path: Path) -> BinaryIO:
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
 def snapshot_status(path: Path) -> SnapshotStatus:
