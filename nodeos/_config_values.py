@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_CAPACITY",
     "DEFAULT_RESERVED",
     "DISABLEABLE",
@@ -29,6 +30,8 @@ __all__ = [
     "capacity",
     "data_dir",
     "disable",
+    "etcd_endpoints",
+    "etcd_prefix",
     "host_ip",
     "ipv4_network",
     "node_cidr_size",
@@ -158,12 +161,33 @@ def secure_address(value: str) -> Address:
     return parsed
 
 
+BACKENDS = ("sqlite", "etcd")
+
+
 def backend(value: str) -> str:
-    if value == "etcd":
-        raise ValueError('"etcd" is not supported yet (it comes in a later issue); use "sqlite"')
-    if value != "sqlite":
-        raise ValueError(f'{quote(value)} is not a known store backend; use "sqlite"')
+    if value not in BACKENDS:
+        raise ValueError(f"{quote(value)} is not a known store backend; use {' or '.join(quote(b) for b in BACKENDS)}")
     return value
+
+
+def etcd_endpoints(value: list[Any]) -> tuple[str, ...]:
+    """etcd client URLs, ``http://host:port`` or ``https://host:port``."""
+    urls: list[str] = []
+    for item in value:
+        if type(item) is not str:
+            raise ValueError(f"expected URL strings, got {quote(item)}")
+        url = server_url(item, example="http://10.0.0.1:2379")
+        if url in urls:
+            raise ValueError(f"{quote(url)} is listed twice")
+        urls.append(url)
+    return tuple(urls)
+
+
+def etcd_prefix(value: str) -> str:
+    """The etcd key under which every object is kept; several clusters may share one etcd."""
+    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+/?", value):
+        raise ValueError(f'{quote(value)} is not a key prefix like "/nodeos" (letters, digits, . _ - between slashes)')
+    return value.rstrip("/")
 
 
 def ipv4_network(value: str) -> ipaddress.IPv4Network:
@@ -181,14 +205,14 @@ def service_cidr(value: str) -> ipaddress.IPv4Network:
     return network
 
 
-def server_url(value: str) -> str:
+def server_url(value: str, example: str = "http://10.0.0.1:8080") -> str:
     try:
         url = urlsplit(value)
         port = url.port
     except ValueError as exc:
         raise ValueError(f"{quote(value)} is not a URL: {exc}") from None
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValueError(f'{quote(value)} is not an http(s) URL like "http://10.0.0.1:8080"')
+        raise ValueError(f"{quote(value)} is not an http(s) URL like {quote(example)}")
     if url.path not in ("", "/") or url.query or url.fragment or url.username:
         raise ValueError(f"{quote(value)}: give only scheme, host and port")
     if port == 0:

@@ -14,7 +14,12 @@ a valid master node):
     server = "http://10.0.0.1:8080"    # a worker's master; it (or servers) is required for role "worker"
     servers = ["http://10.0.0.1:8080", "http://10.0.0.2:8080"]  # or several: a worker fails over between them
     [store]
-    backend = "sqlite"
+    backend = "sqlite"                 # or "etcd": the objects in an etcd cluster, for several masters
+    etcd_endpoints = ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]  # required for "etcd"; tried in turn
+    etcd_prefix = "/nodeos"            # every key under it: clusters can share one etcd
+    etcd_ca_file = "/etc/nodeos/pki/ca.crt"        # for https endpoints; default: the system's CAs
+    etcd_cert_file = "/etc/nodeos/pki/etcd-client.crt"  # a client certificate, with etcd_key_file
+    etcd_key_file = "/etc/nodeos/pki/etcd-client.key"
     [cluster]
     service_cidr = "10.96.0.0/16"
     pod_cidr = "10.244.0.0/16"
@@ -115,6 +120,11 @@ class ApiConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     backend: str
+    etcd_endpoints: tuple[str, ...] = ()  # client URLs, for backend "etcd"
+    etcd_prefix: str = "/nodeos"
+    etcd_ca_file: Path | None = None  # None: the system's CAs verify https endpoints
+    etcd_cert_file: Path | None = None  # a client certificate (etcd's --client-cert-auth), with etcd_key_file
+    etcd_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +218,11 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
     )),
     "store": (StoreConfig, (
         _Key("backend", values.backend, "sqlite"),
+        _Key("etcd_endpoints", values.etcd_endpoints, lambda: [], list),
+        _Key("etcd_prefix", values.etcd_prefix, "/nodeos"),
+        _Key("etcd_ca_file", values.optional_path, ""),
+        _Key("etcd_cert_file", values.optional_path, ""),
+        _Key("etcd_key_file", values.optional_path, ""),
     )),
     "cluster": (ClusterConfig, (
         _Key("service_cidr", values.service_cidr, "10.96.0.0/16"),
@@ -261,6 +276,22 @@ def _check_etcd(etcd: EtcdConfig) -> tuple[str, str] | None:
     return None
 
 
+def _check_store(store: StoreConfig) -> tuple[str, str] | None:
+    if store.backend == "etcd" and not store.etcd_endpoints:
+        return "etcd_endpoints", ('required when backend = "etcd": the client URLs of the etcd members, '
+                                  'e.g. ["http://127.0.0.1:2379"]')
+    if (store.etcd_cert_file is None) != (store.etcd_key_file is None):
+        given, missing = (("etcd_cert_file", "etcd_key_file") if store.etcd_key_file is None
+                          else ("etcd_key_file", "etcd_cert_file"))
+        return missing, f"required with {given}: a client certificate and its key go together"
+    tls_files = store.etcd_ca_file or store.etcd_cert_file
+    if tls_files and store.etcd_endpoints and not any(e.startswith("https:") for e in store.etcd_endpoints):
+        # Files that would silently go unused: the operator surely meant https.
+        key = "etcd_ca_file" if store.etcd_ca_file else "etcd_cert_file"
+        return key, "set, but no etcd_endpoints is https: use https URLs for TLS"
+    return None
+
+
 def _check_api(api: ApiConfig) -> tuple[str, str] | None:
     if api.server and api.server not in api.servers:
         # Two lists of masters that disagree: which one the operator meant cannot be guessed.
@@ -274,6 +305,7 @@ _CHECKS: dict[str, Callable[[Any], tuple[str, str] | None]] = {
     "api": _check_api,
     "cluster": _check_cluster,
     "etcd": _check_etcd,
+    "store": _check_store,
 }
 
 def _check_worker_server(config: Config) -> tuple[str, str] | None:

@@ -21,6 +21,8 @@ from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.http import ApiApp
 from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces, reconcile_master_endpoints
 from nodeos.api.registry import Registry
+from nodeos.api.store.base import Store
+from nodeos.api.store.etcd import EtcdStore, EtcdTLS
 from nodeos.api.store.sqlite import SQLiteStore
 from nodeos.api.watchcache import WatchCache, compact_forever
 from nodeos.config import Config
@@ -28,9 +30,14 @@ from nodeos.config import Config
 log = logging.getLogger(__name__)
 
 
-def open_store(config: Config) -> SQLiteStore:
-    if config.store.backend != "sqlite":
-        raise NotImplementedError(f"store backend {config.store.backend!r}")
+def open_store(config: Config) -> Store:
+    """The configured backend, not yet started: SQLite in the data dir, or etcd (several masters share it)."""
+    store = config.store
+    if store.backend == "etcd":
+        tls = None
+        if store.etcd_ca_file or store.etcd_cert_file:
+            tls = EtcdTLS(store.etcd_ca_file, store.etcd_cert_file, store.etcd_key_file)
+        return EtcdStore(store.etcd_endpoints, prefix=store.etcd_prefix, tls=tls)
     return SQLiteStore(config.node.data_dir / "store.db")
 
 

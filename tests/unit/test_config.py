@@ -62,6 +62,23 @@ def test_full_file():
     assert str(c.cluster.service_cidr) == "10.0.0.0/24"
 
 
+def test_store_on_etcd():
+    c = parse(
+        '[store]\nbackend = "etcd"\netcd_endpoints = ["https://10.0.0.1:2379/", "https://e2:2379"]\n'
+        'etcd_prefix = "/prod/nodeos/"\netcd_ca_file = "/pki/ca.crt"\n'
+        'etcd_cert_file = "/pki/c.crt"\netcd_key_file = "/pki/c.key"\n',
+        "nodeos.toml",
+    )
+    assert c.store.backend == "etcd"
+    assert c.store.etcd_endpoints == ("https://10.0.0.1:2379", "https://e2:2379")
+    assert c.store.etcd_prefix == "/prod/nodeos"
+    assert (c.store.etcd_ca_file, c.store.etcd_cert_file, c.store.etcd_key_file) == (
+        Path("/pki/ca.crt"), Path("/pki/c.crt"), Path("/pki/c.key"))
+    assert parse(dump(c), "dumped") == c
+    defaults = parse("", "nodeos.toml").store
+    assert (defaults.etcd_endpoints, defaults.etcd_prefix, defaults.etcd_ca_file) == ((), "/nodeos", None)
+
+
 def test_load_records_the_source(tmp_path):
     path = tmp_path / "nodeos.toml"
     path.write_text('[node]\nname = "m1"\n')
@@ -107,8 +124,22 @@ def test_ipv6_address_round_trips():
     ('[api]\ninsecure_listen = "a b:80"\n', "[api] insecure_listen", "neither an IP address nor a host name"),
     ('[api]\nlisten = "0.0.0.0:6443"\n', "[api] listen",
      '"0.0.0.0:6443" must be a loopback address until TLS is enabled'),
-    ('[store]\nbackend = "etcd"\n', "[store] backend", "later issue"),
-    ('[store]\nbackend = "redis"\n', "[store] backend", "not a known store backend"),
+    ('[store]\nbackend = "redis"\n', "[store] backend", 'not a known store backend; use "sqlite" or "etcd"'),
+    ('[store]\nbackend = "etcd"\n', "[store] etcd_endpoints", 'required when backend = "etcd"'),
+    ('[store]\nbackend = "etcd"\netcd_endpoints = []\n', "[store] etcd_endpoints", "required when backend"),
+    ('[store]\netcd_endpoints = "http://e1:2379"\n', "[store] etcd_endpoints", "expected an array"),
+    ('[store]\netcd_endpoints = ["e1:2379"]\n', "[store] etcd_endpoints",
+     '"e1:2379" is not an http(s) URL like "http://10.0.0.1:2379"'),
+    ('[store]\netcd_endpoints = ["http://e1:2379", 2379]\n', "[store] etcd_endpoints", "expected URL strings"),
+    ('[store]\netcd_endpoints = ["http://e1:2379", "http://e1:2379/"]\n', "[store] etcd_endpoints",
+     "listed twice"),
+    ('[store]\netcd_prefix = "nodeos"\n', "[store] etcd_prefix", 'not a key prefix like "/nodeos"'),
+    ('[store]\netcd_prefix = "/"\n', "[store] etcd_prefix", "not a key prefix"),
+    ('[store]\netcd_ca_file = "ca.crt"\n', "[store] etcd_ca_file", "absolute path"),
+    ('[store]\netcd_cert_file = "/pki/c.crt"\n', "[store] etcd_key_file", "required with etcd_cert_file"),
+    ('[store]\netcd_key_file = "/pki/c.key"\n', "[store] etcd_cert_file", "required with etcd_key_file"),
+    ('[store]\nbackend = "etcd"\netcd_endpoints = ["http://e1:2379"]\netcd_ca_file = "/pki/ca.crt"\n',
+     "[store] etcd_ca_file", "no etcd_endpoints is https"),
     ('[cluster]\nservice_cidr = "10.96.0.0/33"\n', "[cluster] service_cidr", "not an IPv4 CIDR"),
     ('[cluster]\npod_cidr = "10.244.0.1/16"\n', "[cluster] pod_cidr", "host bits set"),
     ('[cluster]\npod_cidr = "fd00::/64"\n', "[cluster] pod_cidr", "not an IPv4 CIDR"),
