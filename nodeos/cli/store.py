@@ -24,7 +24,7 @@ from nodeos.errors import ConfigError
 __all__ = ["register", "run_migrate", "store_specs"]
 
 DEFAULT_CONFIG = Path("/etc/nodeos/nodeos.toml")
-DEFAULT_ETCD_PREFIX = "/registry"
+DEFAULT_ETCD_PREFIX = "/nodeos"  # EtcdStore's own default
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

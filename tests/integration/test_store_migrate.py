@@ -3,7 +3,7 @@
 The source is a real daemon's SQLite store: a module fixture starts an
 API-only master, creates objects through the API (a Service with its
 allocated clusterIP, pods with a status written through /status, a
-ConfigMap), and stops it. Each test copies that store to its own directory.
+Deployment), and stops it. Each test copies that store to its own directory.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from tests.daemon import Daemon, free_port
 from tests.etcd import EtcdCluster
 
 NAMESPACE = "mig"
-OBJECTS = ("/api/v1/namespaces/mig/pods", "/api/v1/namespaces/mig/services", "/api/v1/namespaces/mig/configmaps")
+OBJECTS = ("/api/v1/namespaces/mig/pods", "/api/v1/namespaces/mig/services",
+           "/apis/apps/v1/namespaces/mig/deployments")
 
 
 def pod(name: str) -> dict:
@@ -44,8 +45,11 @@ def populate(url: str) -> None:
         api.post(f"/api/v1/namespaces/{NAMESPACE}/services", json={
             "metadata": {"name": "web"}, "spec": {"selector": {"app": "mig"}, "ports": [{"port": 80}]},
         }).raise_for_status()
-        api.post(f"/api/v1/namespaces/{NAMESPACE}/configmaps", json={
-            "metadata": {"name": "conf"}, "data": {"k": "v" * 1000, "unicode": "é✓"},
+        api.post(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", json={
+            "metadata": {"name": "web", "annotations": {"note": "v" * 1000, "unicode": "é✓"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "mig"}},
+                     "template": {"metadata": {"labels": {"app": "mig"}},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
         }).raise_for_status()
 
 
@@ -146,7 +150,7 @@ def test_sqlite_to_etcd_to_sqlite_round_trip(tmp_path, source_store, etcd):
                       "--etcd-endpoints", endpoint, "--etcd-prefix", prefix)
     assert to_etcd.returncode == 0, to_etcd.stderr
     assert f"copied and verified {len(before)} keys" in to_etcd.stdout
-    assert "pods  " in to_etcd.stdout and "services  " in to_etcd.stdout
+    assert "pods  " in to_etcd.stdout and "deployments.apps  " in to_etcd.stdout
     assert len(etcd_keys(endpoint, prefix + "/")) == len(before)
 
     # A master on etcd serves the same objects: names, specs, uids, status, the Service's clusterIP.
@@ -166,7 +170,7 @@ def test_sqlite_to_etcd_to_sqlite_round_trip(tmp_path, source_store, etcd):
     returned = sqlite_items(back)
     assert returned == {key.removeprefix(prefix): value for key, value in in_etcd.items()}
     ours = [key for key in before if f"/{NAMESPACE}/" in key or key.endswith(f"/{NAMESPACE}")]
-    assert len(ours) == 8  # 5 pods, a Service, a ConfigMap, the Namespace
+    assert len(ours) == 8  # 5 pods, a Service, a Deployment, the Namespace
     assert {k: returned[k] for k in ours} == {k: before[k] for k in ours}
 
 
@@ -178,7 +182,7 @@ def test_refuses_a_non_empty_etcd_target_and_writes_nothing(tmp_path, source_sto
                      "--etcd-endpoints", endpoint, "--etcd-prefix", prefix)
     assert result.returncode == 1
     assert "is not empty (1 keys, e.g. /core/pods/x/y): nothing was copied" in result.stderr
-    assert f"etcdctl --endpoints={endpoint} del --prefix '{prefix}'" in result.stderr
+    assert f"etcdctl --endpoints={endpoint} del --prefix '{prefix}/'" in result.stderr
     assert etcd_keys(endpoint, prefix + "/") == {f"{prefix}/core/pods/x/y": b"{}"}
 
 
@@ -213,7 +217,7 @@ def test_refuses_an_unreachable_etcd_and_leaves_no_file(tmp_path, source_store):
     nowhere = f"http://127.0.0.1:{free_port()}"
     back = tmp_path / "back" / "store.db"
     result = migrate("--from", "etcd", "--to", "sqlite", "--sqlite", str(back), "--etcd-endpoints", nowhere,
-                     "--timeout", "5")
+                     "--timeout", "2")
     assert result.returncode == 1
     assert f"etcd {nowhere}" in result.stderr and "Traceback" not in result.stderr
     assert not back.exists()
@@ -221,7 +225,7 @@ def test_refuses_an_unreachable_etcd_and_leaves_no_file(tmp_path, source_store):
     store = copy_store(source_store[0], tmp_path / "a")
     before = sqlite_items(store)
     result = migrate("--from", "sqlite", "--to", "etcd", "--sqlite", str(store), "--etcd-endpoints", nowhere,
-                     "--timeout", "5")
+                     "--timeout", "2")
     assert result.returncode == 1
     assert f"etcd {nowhere}" in result.stderr and "Traceback" not in result.stderr
     assert sqlite_items(store) == before

@@ -38,6 +38,8 @@ from typing import Literal
 import trio
 
 from nodeos.api.store.base import KeyValue, Store
+from nodeos.api.store.etcd import EtcdStore, EtcdTLS
+from nodeos.api.store.sqlite import SQLiteStore
 from nodeos.errors import NodeosError, StoreError
 
 Backend = Literal["sqlite", "etcd"]
@@ -58,24 +60,21 @@ class StoreSpec:
     backend: Backend
     sqlite_path: Path | None = None
     etcd_endpoints: tuple[str, ...] = ()
-    etcd_prefix: str = ""
+    etcd_prefix: str = "/nodeos"  # EtcdStore's default
+    etcd_tls: EtcdTLS | None = None
 
     def describe(self) -> str:
         if self.backend == "sqlite":
             return f"sqlite {self.sqlite_path}"
-        prefix = f" prefix {self.etcd_prefix!r}" if self.etcd_prefix else ""
-        return f"etcd {','.join(self.etcd_endpoints)}{prefix}"
+        return f"etcd {','.join(self.etcd_endpoints)} prefix {self.etcd_prefix!r}"
 
-    def open(self) -> Store:
-        """The store object, not yet started."""
+    def open(self, timeout: float = TIMEOUT) -> Store:
+        """The store object, not yet started; an etcd client gives up on a call after ``timeout``."""
         if self.backend == "sqlite":
-            from nodeos.api.store.sqlite import SQLiteStore
-
             assert self.sqlite_path is not None
             return SQLiteStore(self.sqlite_path)
-        from nodeos.api.store.etcd import EtcdStore
-
-        return EtcdStore(list(self.etcd_endpoints), prefix=self.etcd_prefix)
+        return EtcdStore(list(self.etcd_endpoints), prefix=self.etcd_prefix, tls=self.etcd_tls,
+                         request_timeout=timeout)
 
 
 @dataclass
@@ -109,7 +108,7 @@ async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int = CO
     for spec in (source, target):
         if spec.backend == "sqlite":
             await _check_sqlite(spec, must_exist=spec is source)
-    src = _Side(source, source.open(), timeout)
+    src = _Side(source, source.open(timeout), timeout)
     await src.start()
     try:
         items, _ = await src.list("")
@@ -125,7 +124,7 @@ async def _copy_into(target: StoreSpec, items: list[KeyValue], src: _Side, concu
     """Open the target, refuse it unless empty, copy and verify; a SQLite file this
     run created is removed again when anything fails."""
     created_file = target.backend == "sqlite" and not _sqlite_exists(target)
-    dst = _Side(target, target.open(), timeout)
+    dst = _Side(target, target.open(timeout), timeout)
     try:
         await dst.start()
         await _refuse_non_empty(dst)
@@ -205,7 +204,7 @@ async def _refuse_non_empty(dst: _Side) -> None:
         how = f"move {spec.sqlite_path} (with its -wal and -shm files) away"
     else:
         endpoints = ",".join(spec.etcd_endpoints)
-        how = f"etcdctl --endpoints={endpoints} del --prefix '{spec.etcd_prefix or '/'}'"
+        how = f"etcdctl --endpoints={endpoints} del --prefix '{spec.etcd_prefix.rstrip('/')}/'"
         how = f"empty it with: {how}, or choose another --etcd-prefix"
     raise MigrationError(f"the target {spec.describe()} is not empty ({len(existing)} keys, "
                          f"e.g. {existing[0].key}): nothing was copied. To migrate into it, {how}")
@@ -215,11 +214,13 @@ async def _refuse_non_empty(dst: _Side) -> None:
 
 
 class _Side:
-    """One store of the migration: every call bounded by ``timeout`` and its
-    failures turned into a MigrationError that names the store."""
+    """One store of the migration: its failures turned into a MigrationError that
+    names the store, and every call bounded, beyond the store's own retries
+    (the etcd client retries each call across endpoints for ``timeout``)."""
 
     def __init__(self, spec: StoreSpec, store: Store, timeout: float) -> None:
-        self.spec, self.store, self.timeout = spec, store, timeout
+        self.spec, self.store = spec, store
+        self.timeout = timeout * 2 + 1
 
     async def start(self) -> None:
         try:
