@@ -17,8 +17,9 @@ from pathlib import Path
 
 import trio
 
+from nodeos.api.store.etcd import EtcdTLS
 from nodeos.api.store.migrate import BACKENDS, CONCURRENCY, TIMEOUT, StoreSpec, Summary, migrate
-from nodeos.config import Config, load
+from nodeos.config import Config, StoreConfig, load
 from nodeos.errors import ConfigError
 
 __all__ = ["register", "run_migrate", "store_specs"]
@@ -77,7 +78,11 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 def store_specs(args: argparse.Namespace) -> tuple[StoreSpec, StoreSpec]:
-    """(source, target) from the flags, falling back on the config file for what they leave out."""
+    """(source, target) from the flags, falling back on the config file for what they leave out.
+
+    The config is read when a flag leaves something out, or when ``--config`` is
+    given; its etcd TLS files are used whenever it is read.
+    """
     config: Config | None = None
 
     def node_config() -> Config:
@@ -90,7 +95,14 @@ def store_specs(args: argparse.Namespace) -> tuple[StoreSpec, StoreSpec]:
         if backend == "sqlite":
             path = args.sqlite or node_config().node.data_dir / "store.db"
             return StoreSpec("sqlite", sqlite_path=Path(path))
-        return StoreSpec("etcd", etcd_endpoints=_endpoints(args, node_config), etcd_prefix=_prefix(args, node_config))
+        endpoints = _endpoints(args, node_config)
+        explicit = args.etcd_prefix is not None or args.etcd_endpoints is not None
+        from_config = args.config is not None or not explicit
+        store = node_config().store if from_config else None
+        prefix = args.etcd_prefix if args.etcd_prefix is not None else (
+            store.etcd_prefix if store is not None else DEFAULT_ETCD_PREFIX)
+        return StoreSpec("etcd", etcd_endpoints=endpoints, etcd_prefix=prefix,
+                         etcd_tls=_tls(store) if store is not None else None)
 
     return spec(args.source), spec(args.target)
 
@@ -101,7 +113,7 @@ def _endpoints(args: argparse.Namespace, node_config: Callable[[], Config]) -> t
         where = "--etcd-endpoints"
     else:
         config = node_config()
-        endpoints = tuple(getattr(config.store, "etcd_endpoints", ()) or ())
+        endpoints = tuple(config.store.etcd_endpoints)
         where = f"{config.source or '<config>'}: [store] etcd_endpoints"
     if not endpoints:
         raise ConfigError(f"{where}: no etcd endpoint given (e.g. http://127.0.0.1:2379)")
@@ -111,12 +123,11 @@ def _endpoints(args: argparse.Namespace, node_config: Callable[[], Config]) -> t
     return endpoints
 
 
-def _prefix(args: argparse.Namespace, node_config: Callable[[], Config]) -> str:
-    if args.etcd_prefix is not None:
-        return str(args.etcd_prefix)
-    if args.etcd_endpoints is not None and args.config is None:
-        return DEFAULT_ETCD_PREFIX
-    return str(getattr(node_config().store, "etcd_prefix", DEFAULT_ETCD_PREFIX))
+def _tls(store: StoreConfig) -> EtcdTLS | None:
+    """The config's etcd TLS files, as the daemon's ``open_store`` uses them."""
+    if store.etcd_ca_file or store.etcd_cert_file:
+        return EtcdTLS(store.etcd_ca_file, store.etcd_cert_file, store.etcd_key_file)
+    return None
 
 
 def _progress(done: int, total: int) -> None:

@@ -135,9 +135,9 @@ def unique_prefix() -> str:
     return f"/mig-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.mark.slow
 def test_sqlite_to_etcd_to_sqlite_round_trip(tmp_path, source_store, etcd):
     source_dir, served = source_store
+    assert len(served) == 7  # 5 pods, a Service, a Deployment
     endpoint, prefix = etcd.endpoints[0], unique_prefix()
     original = copy_store(source_dir, tmp_path / "a")
     before = sqlite_items(original)
