@@ -25,7 +25,10 @@ from nodeos.errors import ConfigError
 from nodeos.etcd.gateway import EtcdError, Gateway
 from nodeos.etcd.member import Bootstrap, LocalMember
 
-__all__ = ["Member", "add_member", "init_cluster", "join_cluster", "list_members", "remove_member"]
+__all__ = ["REMOVE_PATIENCE", "Member", "add_member", "init_cluster", "join_cluster", "list_members",
+           "remove_member"]
+
+REMOVE_PATIENCE = 10.0  # how long a removal waits for etcd to find the cluster healthy
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,28 @@ async def remove_member(gateway: Gateway, name: str) -> Member:
     if not found:
         known = ", ".join(m.name or m.id for m in members)
         raise EtcdError(f'no member "{name}" in the cluster (members: {known})')
-    await gateway.call("/v3/cluster/member/remove", {"ID": found[0].id})
+    await _remove_patiently(gateway, found[0].id)
     return found[0]
+
+
+async def _remove_patiently(gateway: Gateway, member_id: str) -> None:
+    """Remove, retrying while etcd calls the cluster unhealthy.
+
+    etcd refuses a removal unless its leader has been connected to every
+    other member for the last 5 s (so that the removal cannot break quorum),
+    which a member that just started, or just flapped, has not yet been.
+    """
+    with trio.move_on_after(REMOVE_PATIENCE):
+        while True:
+            try:
+                await gateway.call("/v3/cluster/member/remove", {"ID": member_id})
+                return
+            except EtcdError as exc:
+                if "unhealthy cluster" not in str(exc):
+                    raise
+            await trio.sleep(0.5)
+    raise EtcdError(f"etcd at {gateway.endpoint}: the cluster stayed unhealthy for {REMOVE_PATIENCE:.0f} s: "
+                    "etcd removes a member only while all the others are connected")
 
 
 def _make_data_dir(member: LocalMember) -> None:
