@@ -131,13 +131,15 @@ class EtcdCluster:
             self.wait_healthy(i)
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a second: a leader whose peers are dead
+        spends seconds trying to hand its leadership over before it exits."""
         for member in self.members:
             if member.proc is not None and member.proc.poll() is None:
                 member.proc.terminate()
         for member in self.members:
             if member.proc is not None:
                 try:
-                    member.proc.wait(10)
+                    member.proc.wait(1)
                 except subprocess.TimeoutExpired:
                     member.proc.kill()
                     member.proc.wait(10)

@@ -8,9 +8,10 @@ from contextlib import aclosing
 import pytest
 import trio
 
+from nodeos.api.store import etcd as etcd_module
 from nodeos.api.store.etcd import EtcdStore
 from nodeos.api.store.sqlite import SQLiteStore
-from nodeos.errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch
+from nodeos.errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, StoreError
 from tests.etcd_fixtures import etcd_single, etcd_three  # noqa: F401  (fixtures)
 
 _prefixes = itertools.count()
@@ -135,3 +136,132 @@ async def test_watch_from_compacted_history_raises_compacted(store):
         async for event in events:
             assert (event.revision, event.value) == (r4, b"4")
             break
+
+
+# -- etcd only ---------------------------------------------------------------------
+
+
+async def test_a_listing_larger_than_a_page_is_complete_and_one_snapshot(etcd_store, monkeypatch):
+    monkeypatch.setattr(etcd_module, "PAGE", 50)
+    created: dict[str, int] = {}
+
+    async def create(i: int) -> None:
+        created[f"/k/{i:04d}"] = await etcd_store.create(f"/k/{i:04d}", str(i).encode())
+
+    async with trio.open_nursery() as nursery:
+        for i in range(0, 460, 2):
+            nursery.start_soon(create, i)
+    async with trio.open_nursery() as nursery:  # more keys land between the pages of the listing
+        for i in range(1, 460, 2):
+            nursery.start_soon(create, i)
+        items, revision = await etcd_store.list("/k/")
+    expected = sorted(key for key, rev in created.items() if rev <= revision)
+    assert len(expected) >= 230
+    assert [kv.key for kv in items] == expected
+    assert all(kv.revision == created[kv.key] and kv.value == str(int(kv.key[3:])).encode() for kv in items)
+
+
+async def test_watch_delivers_concurrent_writes_in_revision_order(etcd_store):
+    start = await etcd_store.current_revision()
+    written: list[int] = []
+
+    async def writer(w: int) -> None:
+        revision = await etcd_store.create(f"/w/{w}", b"0")
+        written.append(revision)
+        for i in range(1, 25):
+            revision = await etcd_store.update(f"/w/{w}", str(i).encode(), revision)
+            written.append(revision)
+
+    async with trio.open_nursery() as nursery:
+        for w in range(4):
+            nursery.start_soon(writer, w)
+    seen = []
+    with trio.fail_after(10):
+        async with aclosing(etcd_store.watch(start)) as events:
+            async for event in events:
+                seen.append(event)
+                if len(seen) == len(written):
+                    break
+    assert [e.revision for e in seen] == sorted(written)
+    for w in range(4):
+        values = [e.value for e in seen if e.key == f"/w/{w}"]
+        assert values == [str(i).encode() for i in range(25)]
+
+
+def _leader_first(cluster) -> None:
+    """Make member 0 the leader, so that killing the store's endpoint kills the leader too."""
+    import httpx
+
+    statuses = [httpx.post(f"{e}/v3/maintenance/status", json={}, timeout=5).json() for e in cluster.endpoints]
+    leader = statuses[0]["leader"]
+    ids = [s["header"]["member_id"] for s in statuses]
+    if leader != ids[0]:
+        answer = httpx.post(f"{cluster.endpoints[ids.index(leader)]}/v3/maintenance/transfer-leadership",
+                            json={"targetID": ids[0]}, timeout=10)
+        assert answer.status_code == 200, answer.text
+
+
+async def test_killing_the_leader_in_use_loses_no_write_and_no_watch_event(etcd_three):  # noqa: F811
+    _leader_first(etcd_three)
+    store = EtcdStore(etcd_three.endpoints, prefix="/ha")
+    await store.start()
+    try:
+        assert store.endpoint == etcd_three.endpoints[0]
+        start = await store.current_revision()
+        revisions: list[int] = []
+        seen: list[int] = []
+
+        async def watch() -> None:
+            async with aclosing(store.watch(start)) as events:
+                async for event in events:
+                    seen.append(event.revision)
+
+        async def write() -> None:
+            revision = await store.create("/counter", b"0")
+            revisions.append(revision)
+            for i in range(1, 40):
+                revision = await store.update("/counter", str(i).encode(), revision)
+                revisions.append(revision)
+                await trio.sleep(0.01)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            async with trio.open_nursery() as writers:
+                writers.start_soon(write)
+                await trio.sleep(0.15)
+                await trio.to_thread.run_sync(etcd_three.kill, 0)
+            assert store.endpoint != etcd_three.endpoints[0]
+            assert (await store.get("/counter")).value == b"39"
+            with trio.fail_after(10):
+                while len(seen) < len(revisions):
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+        assert seen == revisions
+    finally:
+        await store.close()
+
+
+async def test_all_members_down_is_a_store_error_naming_them_then_recovery(etcd_three):  # noqa: F811
+    store = EtcdStore(etcd_three.endpoints, prefix="/down", request_timeout=1.5)
+    await store.start()
+    try:
+        revision = await store.create("/k", b"1")
+        for i in range(3):
+            await trio.to_thread.run_sync(etcd_three.kill, i)
+        with pytest.raises(StoreError) as info:
+            await store.get("/k")
+        assert all(endpoint in str(info.value) for endpoint in etcd_three.endpoints)
+        with pytest.raises(StoreError):
+            await store.update("/k", b"2", revision)
+
+        def restart() -> None:
+            for i in range(3):
+                etcd_three.start_member(i, wait=False)
+            for i in range(3):
+                etcd_three.wait_healthy(i)
+
+        await trio.to_thread.run_sync(restart)
+        assert (await store.get("/k")).value == b"1"
+        assert await store.update("/k", b"2", revision) > revision
+    finally:
+        await store.close()

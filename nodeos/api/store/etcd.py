@@ -20,6 +20,9 @@ Design notes
   "leader changed", "request timed out"...), then moves to the next and retries,
   with a short back-off once every endpoint has failed, until
   ``request_timeout`` has passed; then ``StoreError`` names every endpoint.
+  One try waits at most ``attempt_timeout`` (2 s) for an answer: a follower
+  whose leader just died holds a write until etcd's own timeout (~6 s), while
+  another member has a new leader within an election timeout.
 - **Retrying writes.** Reads are idempotent and simply retried. A write whose
   outcome is unknown (the request may have reached etcd: a read timeout, a
   broken connection after sending, "leader changed", "request timed out") is
@@ -110,6 +113,8 @@ class _Answer:
 class EtcdStore:
     """A Store on an etcd cluster. Construct, ``await start()``, use, ``await close()``."""
 
+    shared = True  # other masters write to the same etcd: the registry must not trust its cache alone
+
     def __init__(
         self,
         endpoints: Sequence[str],
@@ -117,6 +122,7 @@ class EtcdStore:
         prefix: str = "/nodeos",
         tls: EtcdTLS | None = None,
         request_timeout: float = 5.0,
+        attempt_timeout: float = 2.0,
     ) -> None:
         if not endpoints:
             raise ValueError("EtcdStore needs at least one endpoint")
@@ -124,9 +130,15 @@ class EtcdStore:
         self._prefix = prefix.rstrip("/")
         self._tls = tls
         self._timeout = request_timeout
+        self._attempt_timeout = min(attempt_timeout, request_timeout)
         self._current = 0  # the endpoint in use; moves on failure
         self._http: httpx.AsyncClient | None = None
         self._closed = False
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint in use: the one the next request goes to."""
+        return self.endpoints[self._current]
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -141,7 +153,7 @@ class EtcdStore:
                 raise StoreError(f"cannot load the etcd TLS files: {exc}") from exc
         self._http = httpx.AsyncClient(
             verify=verify,
-            timeout=self._timeout,
+            timeout=self._attempt_timeout,
             headers=REQUIRE_LEADER,
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
         )
@@ -382,7 +394,7 @@ class EtcdStore:
         # No read timeout: a quiet cluster sends nothing for minutes. A dead
         # member closes the connection; one cut off from its leader cancels
         # the watch (hasleader), which ends the stream.
-        timeout = httpx.Timeout(self._timeout, read=None)
+        timeout = httpx.Timeout(self._attempt_timeout, read=None)
         http_request = self._http.build_request("POST", endpoint + "/v3/watch", json=request, timeout=timeout)
         try:
             response = await self._http.send(http_request, stream=True)
