@@ -129,16 +129,20 @@ async def _init(args: argparse.Namespace) -> int:
     config, member = _member(args)
     bootstrap = await trio.to_thread.run_sync(membership.init_cluster, config)
     print(f"etcd: new cluster {bootstrap.token} with member {member.name} (peer {member.peer_url}); "
-          f"CA in {member.pki_dir}.\nSet [etcd] managed = true in {args.config} and start the daemon; "
-          f"other masters join with:\n  nodeos etcd join --config THEIR_TOML --endpoint {member.client_url}")
+          f"CA in {member.pki_dir}.\n"
+          f"With [etcd] managed = true in {args.config}, the daemon starts the member. To keep this master's\n"
+          f"objects in it:\n\n{member.store_config()}\n\n"
+          f"Other masters join with:\n  nodeos etcd join --config THEIR_TOML --endpoint {member.client_url}")
     return 0
 
 
 async def _join(args: argparse.Namespace) -> int:
     config, member = _member(args)
     async with _gateway(args) as gateway:
-        bootstrap = await membership.join_cluster(config, gateway)
+        bootstrap, members = await membership.join_cluster(config, gateway)
+    urls = [url for m in members for url in m.client_urls]
     print(f"etcd: {member.name} added (peer {member.peer_url}); members: {', '.join(bootstrap.initial_cluster)}.\n"
+          f"To keep this master's objects in etcd:\n\n{member.store_config(urls)}\n\n"
           "Start this node's daemon now: until the new member runs, the cluster counts it missing for quorum.")
     return 0
 

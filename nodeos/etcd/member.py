@@ -26,9 +26,11 @@ import ipaddress
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from nodeos import pki
 from nodeos.config import Address, Config
@@ -182,12 +184,34 @@ class LocalMember:
         return Certificates(self.pki_dir / "ca.crt", self._pair("etcd-peer"), self._pair("etcd-server"),
                             self._pair("etcd-client"))
 
+    def store_config(self, other_client_urls: Sequence[str] = ()) -> str:
+        """The [store] lines that put this master's objects in etcd through this member first.
+
+        Why not a silent default: the operator decides whether a master
+        fails over to the other members (list them) or lives and dies with
+        its own member (list only it, as k3s does).
+        """
+        others = [url for url in other_client_urls if url != self.client_url and not _loopback_url(url)]
+        endpoints = ", ".join(f'"{url}"' for url in [self.client_url, *others])
+        lines = ["[store]", 'backend = "etcd"', f"etcd_endpoints = [{endpoints}]"]
+        if self.client_tls:
+            lines += [f'etcd_ca_file = "{self.pki_dir / "ca.crt"}"',
+                      f'etcd_cert_file = "{self.pki_dir / "etcd-client.crt"}"',
+                      f'etcd_key_file = "{self.pki_dir / "etcd-client.key"}"']
+        return "\n".join(lines)
+
     def _pair(self, name: str) -> pki.KeyPair:
         return pki.KeyPair(self.pki_dir / f"{name}.crt", self.pki_dir / f"{name}.key")
 
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _loopback_url(url: str) -> bool:
+    """A client URL on loopback means "this host": useless to another master."""
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback)
 
 
 def _is_ip(text: str) -> bool:

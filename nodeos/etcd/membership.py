@@ -69,8 +69,11 @@ def init_cluster(config: Config) -> Bootstrap:
     return bootstrap
 
 
-async def join_cluster(config: Config, gateway: Gateway) -> Bootstrap:
-    """Add this node as a member through ``gateway`` and write its existing-cluster bootstrap."""
+async def join_cluster(config: Config, gateway: Gateway) -> tuple[Bootstrap, list[Member]]:
+    """Add this node as a member through ``gateway`` and write its existing-cluster bootstrap.
+
+    Returns the bootstrap and the members after the addition.
+    """
     member = LocalMember.from_config(config)
     _refuse_initialized(member)
     await trio.to_thread.run_sync(_make_data_dir, member)
@@ -95,7 +98,7 @@ async def join_cluster(config: Config, gateway: Gateway) -> Bootstrap:
         initial[name] = other.peer_urls[0]
     bootstrap = Bootstrap("existing", initial, "")  # the token only matters to a new cluster
     await trio.to_thread.run_sync(bootstrap.write, member.bootstrap_path)
-    return bootstrap
+    return bootstrap, members
 
 
 async def list_members(gateway: Gateway) -> list[Member]:

@@ -207,19 +207,27 @@ async def test_a_crashed_member_is_restarted(tmp_path):
     assert _etcd_pids(member.etcd_dir) == []  # stopped with its supervisor
 
 
-def test_a_daemon_runs_its_member_before_the_api_and_takes_it_down_even_when_killed(tmp_path):
+def test_a_daemon_runs_its_member_first_stores_in_it_and_takes_it_down_even_when_killed(tmp_path):
     daemon = Daemon(tmp_path / "d")
     client, peer = free_port(), free_port()
     daemon.extra_config = f'[etcd]\nmanaged = true\nclient_listen = "127.0.0.1:{client}"\n' \
                           f'peer_listen = "127.0.0.1:{peer}"\n'
     daemon.write_config()
-    trio.run(_ok, "init", "--config", daemon.config_path)
+    out = trio.run(_ok, "init", "--config", daemon.config_path)
+    store = out[out.index("[store]"):out.index("\n\n", out.index("[store]"))]  # the lines init suggests
+    assert f'etcd_endpoints = ["http://127.0.0.1:{client}"]' in store
+    daemon.extra_config += store + "\n"
+    daemon.write_config()
     try:
         daemon.start()
-        health = httpx.get(f"http://127.0.0.1:{client}/health", timeout=5).json()
-        assert health == {"health": "true"}
         assert "etcd: started" in daemon.log()
         assert daemon.log().index("etcd: started") < daemon.log().index("api: started")
+        created = httpx.post(f"{daemon.url}/api/v1/namespaces", json={
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "in-etcd"}}, timeout=10)
+        assert created.status_code == 201, created.text
+        keys = trio.run(gateway, f"http://127.0.0.1:{client}", "/v3/kv/range", {
+            "key": _b64("/nodeos/"), "range_end": _b64("/nodeos0"), "keys_only": True})
+        assert any(base64.b64decode(kv["key"]).decode().endswith("/in-etcd") for kv in keys["kvs"])
         data = daemon.workdir / "data" / "etcd"
         assert len(_etcd_pids(data)) == 1
         daemon.kill()  # SIGKILL: no cleanup code runs, the kernel's parent-death signal takes etcd along
