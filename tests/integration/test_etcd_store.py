@@ -8,11 +8,16 @@ from contextlib import aclosing
 import pytest
 import trio
 
+from nodeos.api.kinds import resolve
 from nodeos.api.store import etcd as etcd_module
 from nodeos.api.store.etcd import EtcdStore
 from nodeos.api.store.sqlite import SQLiteStore
+from nodeos.client import ApiClient, Connection
 from nodeos.errors import Compacted, KeyExists, KeyNotFound, RevisionMismatch, StoreError
+from tests.daemon import Daemon
 from tests.etcd_fixtures import etcd_single, etcd_three  # noqa: F401  (fixtures)
+
+PODS = resolve("pods")
 
 _prefixes = itertools.count()
 
@@ -265,3 +270,31 @@ async def test_all_members_down_is_a_store_error_naming_them_then_recovery(etcd_
         assert await store.update("/k", b"2", revision) > revision
     finally:
         await store.close()
+
+
+async def test_a_daemon_on_etcd_serves_the_api(etcd_single, tmp_path):  # noqa: F811
+    store = '[store]\nbackend = "etcd"\netcd_endpoints = [' + ", ".join(f'"{e}"' for e in etcd_single.endpoints)
+    daemon = Daemon(tmp_path / "d", extra_config=store + ']\netcd_prefix = "/daemon-test"\n')
+    await trio.to_thread.run_sync(daemon.start)
+    try:
+        async with ApiClient(Connection(daemon.url, namespace="default")) as api:
+            listed = await api.list(PODS, "default")
+            async with aclosing(api.watch(PODS, "default", resource_version=listed["metadata"]["resourceVersion"],
+                                          timeout_seconds=30)) as events:
+                created = await api.create(PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+                with trio.fail_after(10):
+                    kind, obj = await anext(aiter(events))
+            assert (kind, obj["metadata"]["uid"]) == ("ADDED", created["metadata"]["uid"])
+            assert (await api.get(PODS, "p"))["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+            assert [p["metadata"]["name"] for p in (await api.list(PODS, "default"))["items"]] == ["p"]
+        # The object is in etcd, under the prefix, at the revision the API reported.
+        reader = EtcdStore(etcd_single.endpoints, prefix="/daemon-test")
+        await reader.start()
+        try:
+            kv = await reader.get("/core/pods/default/p")
+        finally:
+            await reader.close()
+        assert kv is not None and str(kv.revision) == created["metadata"]["resourceVersion"]
+    finally:
+        await trio.to_thread.run_sync(daemon.stop)
