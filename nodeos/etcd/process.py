@@ -49,6 +49,10 @@ server_log = logging.getLogger("nodeos.etcd.server")
 HEALTH_GRACE = 30.0
 STOP_TIMEOUT = 10.0
 _LEVELS = {"debug": logging.DEBUG, "info": logging.DEBUG, "warn": logging.WARNING}
+# Warnings etcd 3.4 gives in normal operation: a member (re)connecting, and the auth token kind of a
+# cluster without auth. Logged at INFO so that a WARNING from etcd means something (a peer lost, say).
+_ROUTINE = ("simple token is not cryptographically signed", "established TCP streaming connection",
+            "peer became active")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -212,6 +216,8 @@ def _parse_line(line: str) -> tuple[int, str]:
     try:
         record = json.loads(line)
         level = _LEVELS.get(str(record.get("level")), logging.ERROR)
+        if level == logging.WARNING and str(record.get("msg", "")).startswith(_ROUTINE):
+            level = logging.INFO
         extra = {k: v for k, v in record.items() if k not in ("level", "ts", "caller", "msg")}
         return level, f"{record.get('msg', '')}{f' {json.dumps(extra)}' if extra else ''}"
     except (ValueError, AttributeError):
