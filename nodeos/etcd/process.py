@@ -61,7 +61,10 @@ class EtcdExited(NodeosError):
 
 
 def check_startable(config: Config) -> None:
-    """Raise ConfigError, before the daemon starts anything, when the managed member cannot start."""
+    """Raise ConfigError, before the daemon starts anything, when the managed member cannot start.
+
+    Blocking (reads the CA), but it runs once before the daemon's nursery, as the config load does.
+    """
     member = LocalMember.from_config(config)
     if shutil.which("etcd") is None:
         raise ConfigError(f"{member.source}: [etcd] managed: no etcd binary on PATH (Debian: apt install etcd-server)")
@@ -70,6 +73,7 @@ def check_startable(config: Config) -> None:
             f"{member.source}: [etcd] managed: this node has no etcd member yet: run "
             f"`nodeos etcd init --config {member.source}` on the first master, or "
             f"`nodeos etcd join --config {member.source} --endpoint URL` on another")
+    member.load_ca()  # a missing or broken CA would only crash the member again at every restart
 
 
 def etcd_argv(member: LocalMember, certs: Certificates, bootstrap: Bootstrap | None) -> list[str]:

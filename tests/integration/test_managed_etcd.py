@@ -276,3 +276,21 @@ async def test_bad_inputs_are_one_line_errors(tmp_path):
         code, out = await nodeos_etcd("member", "remove", "nobody", "--config", path)
         assert (code, 'no member "nobody" in the cluster (members: m1)' in out) == (1, True), out
     assert member.initialized
+
+
+async def test_with_client_tls_only_holders_of_a_cluster_certificate_are_served(tmp_path):
+    path = _node(tmp_path, "m1", client_tls=True)
+    await _ok("init", "--config", path)
+    member = _member(path)
+    assert member.client_url.startswith("https://")
+    async with running(path):
+        ca = str(member.pki_dir / "ca.crt")
+        async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca), timeout=5) as http:
+            with pytest.raises(httpx.HTTPError):  # no client certificate
+                await http.post(f"{member.client_url}/v3/kv/range", json={"key": _b64("k")})
+        listing = await _ok("member", "list", "--config", path)
+        assert member.client_url in listing
+        out = await _ok("snapshot", "save", tmp_path / "tls.db", "--config", path)
+        assert "snapshot saved" in out
+        code, out = await nodeos_etcd("member", "list", "--endpoint", member.client_url)
+        assert (code, "an https endpoint needs --config" in out) == (2, True), out

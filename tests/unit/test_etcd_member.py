@@ -102,6 +102,9 @@ def test_a_member_never_initialised_is_refused_with_what_to_run(tmp_path):
     with pytest.raises(ConfigError, match=r"run `nodeos etcd init --config .*` on the first master"):
         check_startable(config)
     Bootstrap.new_cluster("m1", "https://127.0.0.1:2380").write(tmp_path / "etcd-bootstrap.json")
+    with pytest.raises(ConfigError, match=r"ca\.crt: no such file"):  # said now, not at every restart
+        check_startable(config)
+    pki.ensure_ca(tmp_path / "pki")
     check_startable(config)
 
 
