@@ -298,3 +298,11 @@ async def test_a_daemon_on_etcd_serves_the_api(etcd_single, tmp_path):  # noqa: 
         assert kv is not None and str(kv.revision) == created["metadata"]["resourceVersion"]
     finally:
         await trio.to_thread.run_sync(daemon.stop)
+
+
+def test_watch_messages_are_cut_at_newlines_however_chunks_split_them():
+    lines = etcd_module._Lines()
+    assert lines.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
+    assert lines.feed(b":2}") == []
+    assert lines.feed(b'\n\n{"c":3}\n{') == [b'{"b":2}', b'{"c":3}']
+    assert lines.feed(b"}\n") == [b"{}"]

@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,14 @@ __all__ = ["EtcdStore", "EtcdTLS"]
 PAGE = 5000  # keys per listing page: a 100k-object listing is 20 answers, not one giant one
 PARSE_IN_THREAD = 64 * 1024  # answers larger than this are decoded off the trio loop
 BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
+# TCP keepalive: a member whose host vanished (no RST ever comes) breaks its connections,
+# and so its watch stream, after ~25 s instead of the kernel's two hours.
+KEEPALIVE = [
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3),
+]
 # etcd metadata through the gateway: cancel watches (and fail requests) on a member without a leader.
 REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
 
@@ -152,7 +161,7 @@ class EtcdStore:
             except (OSError, ssl.SSLError) as exc:
                 raise StoreError(f"cannot load the etcd TLS files: {exc}") from exc
         self._http = httpx.AsyncClient(
-            verify=verify,
+            transport=httpx.AsyncHTTPTransport(verify=verify, socket_options=KEEPALIVE),
             timeout=self._attempt_timeout,
             headers=REQUIRE_LEADER,
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
@@ -405,10 +414,14 @@ class EtcdStore:
             if response.status_code != 200:
                 text = (await response.aread()).decode(errors="replace")
                 raise _Retry(f"watch refused: HTTP {response.status_code} {text[:200]}", applied_maybe=False)
-            framer = _JsonFramer()
+            lines = _Lines()
             async for chunk in chunks:
-                for message in framer.feed(chunk):
-                    for item in self._watch_message(message, from_revision, last):
+                for line in lines.feed(chunk):
+                    if len(line) > PARSE_IN_THREAD:  # a backlog of many events: decode it off the loop
+                        items = await trio.to_thread.run_sync(self._watch_line, line, from_revision, last)
+                    else:
+                        items = self._watch_line(line, from_revision, last)
+                    for item in items:
                         if item is not None:
                             last = item.revision
                         yield item
@@ -417,8 +430,12 @@ class EtcdStore:
         finally:
             await _close_stream(response, chunks)
 
-    def _watch_message(self, message: dict[str, Any], from_revision: int, last: int) -> list[StoreEvent | None]:
+    def _watch_line(self, line: bytes, from_revision: int, last: int) -> list[StoreEvent | None]:
         """What one message of the watch stream means: None for "created", events, or an error."""
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            raise _Retry(f"watch: not JSON: {line[:100]!r}", applied_maybe=False) from exc
         if "error" in message:
             raise _Retry(f"watch: {message['error']}", applied_maybe=False)
         result = message.get("result") or {}
@@ -459,27 +476,28 @@ async def _close_stream(response: httpx.Response, chunks: AsyncIterator[bytes]) 
             pass
 
 
-class _JsonFramer:
-    """Cuts a stream of concatenated JSON objects into objects, however the
-    chunks split them (one object across chunks, or several in one)."""
+class _Lines:
+    """Cuts a byte stream into lines however the chunks split it (a message
+    across chunks, or several in one). The gateway ends each JSON message with
+    a newline and JSON has none inside, so a message is complete at its newline;
+    only the new bytes are scanned, so a 10 MB message costs one pass, not one
+    parse attempt per chunk."""
 
     def __init__(self) -> None:
-        self._decoder = json.JSONDecoder()
-        self._buffer = ""
+        self._buffer = bytearray()
 
-    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
-        self._buffer += chunk.decode()
-        messages = []
-        while True:
-            self._buffer = self._buffer.lstrip()
-            if not self._buffer:
-                return messages
-            try:
-                message, end = self._decoder.raw_decode(self._buffer)
-            except json.JSONDecodeError:
-                return messages  # incomplete: wait for the next chunk
-            self._buffer = self._buffer[end:]
-            messages.append(message)
+    def feed(self, chunk: bytes) -> list[bytes]:
+        start = len(self._buffer)
+        self._buffer += chunk
+        lines = []
+        cut = 0
+        while (end := self._buffer.find(b"\n", start)) != -1:
+            line = bytes(self._buffer[cut:end]).strip()
+            if line:
+                lines.append(line)
+            cut = start = end + 1
+        del self._buffer[:cut]
+        return lines
 
 
 def _failure_kv(body: dict[str, Any]) -> dict[str, Any] | None:
