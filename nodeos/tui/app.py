@@ -14,13 +14,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 
 from nodeos.tui.browser import ResourceScreen
+from nodeos.tui.collector import Collector
 from nodeos.tui.data.store import Store
+from nodeos.tui.terminal import EscapeDriver, set_escape_delay
 
 TITLE = "nodeos dashboard"
+COLLECT_SECONDS = 0.5  # how often the app looks whether a full garbage collection is due (collector.py)
 
 
 class DashboardApp(App[None]):
@@ -39,7 +45,32 @@ class DashboardApp(App[None]):
         self.server = server
         self.now = now
         self._start = (namespace, view)
+        self.collector = Collector()
+
+    def get_driver_class(self) -> type[Driver]:
+        """In a terminal (Textual's Linux driver), ours: Esc answered after 50 ms or ESCDELAY (see terminal.py)."""
+        driver = super().get_driver_class()
+        if driver is LinuxDriver:
+            set_escape_delay()
+            return EscapeDriver
+        return driver
 
     def on_mount(self) -> None:
         namespace, view = self._start
         self.push_screen(ResourceScreen(namespace, view))
+        if not self.is_headless:  # tests run many apps in one process: leave its collector alone
+            self.collector.start()
+            self.set_interval(COLLECT_SECONDS, self._collect)
+
+    def on_unmount(self) -> None:
+        self.collector.stop()
+
+    def _collect(self) -> None:
+        if self.store.connected:  # the first full list is in: freeze it (once), then collect when idle
+            self.collector.freeze()
+        self.collector.tick()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.collector.key_pressed()
+        await super().on_event(event)
