@@ -16,14 +16,15 @@ Deployment but drains a Node) are several bindings of one key, of which
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Container, Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Input, Label
 
 from nodeos.tui import operations
 from nodeos.tui.commands import Quit, SetNamespace, ShowView, ShowViewIn, Unknown, parse_command
@@ -34,6 +35,7 @@ from nodeos.tui.describe import DescribeScreen
 from nodeos.tui.dialogs import ConfirmScreen, NumberScreen
 from nodeos.tui.header import Header, Place, place_line, summary_line
 from nodeos.tui.help import HelpScreen
+from nodeos.tui.keyhints import KeyHints
 from nodeos.tui.logs import LogsScreen
 from nodeos.tui.table import ResourceTable
 
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 
 TICK_SECONDS = 0.15
 AGE_SECONDS = 1.0
+# The header's cluster counts walk every pod: under a stream of changes they are recounted at most this often
+# (a change of the connection state shows at once).
+SUMMARY_SECONDS = 0.5
 # The number keys, in order.
 VIEW_KEYS = ("pods", "nodes", "deployments", "replicasets", "daemonsets", "services", "events", "namespaces")
 REVERSE_KEY = "O"
@@ -54,7 +59,9 @@ def _view_bindings() -> list[Binding]:
 class ResourceScreen(Screen[None]):
     """The table of one view, live; every key of the dashboard but those of its sub-screens."""
 
+    # The prompt takes the key hints' line while it is open, so the table keeps its size: no row to re-show.
     DEFAULT_CSS = """
+    ResourceScreen #bottom { height: 1; }
     ResourceScreen #promptbar { height: 1; display: none; }
     ResourceScreen #promptbar.active { display: block; }
     ResourceScreen #prompt-mode { width: auto; padding: 0 0 0 1; text-style: bold; }
@@ -91,6 +98,9 @@ class ResourceScreen(Screen[None]):
         self._caches: RowCaches | None = None
         self._view_dirty = True
         self._summary_version = -1
+        self._summary = ""  # the header's first line, as last counted
+        self._summary_at = 0.0  # time.monotonic() of that count
+        self._summary_link: tuple[bool, str] = (False, "")  # the connection state it showed
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -103,10 +113,11 @@ class ResourceScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(id="header")
         yield ResourceTable(now=self.dashboard.now, id="table")
-        with Horizontal(id="promptbar"):
-            yield Label(":", id="prompt-mode")
-            yield Input(id="prompt")
-        yield Footer()
+        with Container(id="bottom"):
+            with Horizontal(id="promptbar"):
+                yield Label(":", id="prompt-mode")
+                yield Input(id="prompt")
+            yield KeyHints(id="keys")
 
     def on_mount(self) -> None:
         self._caches = RowCaches(self.dashboard.store)
@@ -123,13 +134,24 @@ class ResourceScreen(Screen[None]):
         if self.view in changed or self._view_dirty:
             self._show_rows()
         store = self.dashboard.store
-        if store.version != self._summary_version:
-            self._summary_version = store.version
+        if store.version != self._summary_version and (
+                (store.connected, store.error) != self._summary_link
+                or time.monotonic() - self._summary_at >= SUMMARY_SECONDS):
+            self._count_summary()
             self._show_header()
 
     def _ages(self) -> None:
         self.table.refresh_ages()
-        self._show_header()  # "warnings in the last hour" moves with the clock
+        self._count_summary()  # "warnings in the last hour" moves with the clock
+        self._show_header()
+
+    def _count_summary(self) -> None:
+        """Recount the header's first line: masters, nodes ready, pods running, warnings, the link state."""
+        store, app = self.dashboard.store, self.dashboard
+        self._summary_version = store.version
+        self._summary_link = (store.connected, store.error)
+        self._summary_at = time.monotonic()
+        self._summary = summary_line(app.server, summary(store, app.now()), *self._summary_link)
 
     def _query(self) -> Query:
         return Query.parse(self.view, self.namespace, self.filter)
@@ -147,14 +169,15 @@ class ResourceScreen(Screen[None]):
         self._show_header()
 
     def _show_header(self) -> None:
-        store = self.dashboard.store
+        """Both header lines: the counts as last counted, and where the operator is now."""
+        if not self._summary:
+            self._count_summary()
         spec = VIEWS[self.view]
         index, descending = self._effective_sort()
         place = Place(self.view, self.namespace if spec.namespaced else None, self.filter,
                       spec.columns[index].name + ("↓" if descending else "↑"), self.table.row_count,
                       self.dashboard.readonly)
-        line = summary_line(self.dashboard.server, summary(store, self.dashboard.now()), store.connected, store.error)
-        self.query_one(Header).show(line, place_line(place))
+        self.query_one(Header).show(self._summary, place_line(place))
 
     # -- views, namespace, sorting ---------------------------------------------------------
 
@@ -221,6 +244,7 @@ class ResourceScreen(Screen[None]):
         bar = self.query_one("#promptbar")
         bar.add_class("active")
         bar.display = True  # now, not at the next style update: focusable at once
+        self.query_one(KeyHints).display = False
         # Focus at once (Widget.focus() waits for the message queue): keys typed fast then go straight to the
         # prompt; those already queued for the table, the table hands on (ResourceTable.on_key).
         self.set_focus(prompt)
@@ -234,6 +258,7 @@ class ResourceScreen(Screen[None]):
         bar = self.query_one("#promptbar")
         bar.remove_class("active")
         bar.display = False
+        self.query_one(KeyHints).display = True
         self.set_focus(self.table)
 
     def on_input_changed(self, event: Input.Changed) -> None:

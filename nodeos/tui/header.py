@@ -74,4 +74,4 @@ class Header(Static):
         text = f"{summary}\n{place}"
         if text != self._text:
             self._text = text
-            self.update(text)
+            self.update(text, layout=False)  # two lines, full width, whatever they say: no relayout
