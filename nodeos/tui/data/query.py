@@ -17,13 +17,16 @@ means to ``kubectl get -l``. A malformed selector raises ``QueryError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 
 from nodeos.api.selectors import LabelSelector, parse_label_selector
 from nodeos.errors import ApiError
 from nodeos.tui.data.rows import VIEWS, Row, ViewSpec, build_row
 from nodeos.tui.data.store import Store
+
+KEPT_SELECTIONS = 4  # selections a RowCache keeps up to date: the current, and the few before it
 
 
 class QueryError(ValueError):
@@ -55,14 +58,33 @@ class Query:
             raise QueryError(exc.message) from exc
 
 
+@dataclass(slots=True)
+class _Selection:
+    """The last ``select()`` answer, kept while the rows that changed since keep their place in it."""
+
+    params: tuple[Query, int, bool]  # the query and the resolved sort column and direction
+    rows: list[Row]
+    position: dict[str, int]  # key -> index in rows
+    matches: Callable[[Row], bool]
+
+
 class RowCache:
-    """The rows of one view, rebuilt incrementally from the store's changed keys."""
+    """The rows of one view, rebuilt incrementally from the store's changed keys.
+
+    The last few selections are kept too (``KEPT_SELECTIONS``: the view unfiltered, and as filtered, so
+    that Esc goes back at no cost): a batch of changes that neither moves a row in the order nor in or out
+    of the filter (most of them: a label, a restart count under the NAME sort) swaps the new rows into each
+    in place, so the next ``select()`` with the same query costs a list copy instead of a filter and a sort
+    of every row. A change that moves a row drops the selection it moves in.
+    """
 
     def __init__(self, view: str | ViewSpec) -> None:
         self.spec = view if isinstance(view, ViewSpec) else VIEWS[view]
         self._rows: dict[str, Row] = {}
+        self._selections: dict[tuple[Query, int, bool], _Selection] = {}  # oldest first
         self.version = 0  # bumped when any row changed, so a screen can skip a refresh
         self.builds = 0  # rows built so far, for tests and the benchmark
+        self.sorts = 0  # selections filtered and sorted from scratch, for tests and the benchmark
 
     def update(self, store: Store, changed_keys: Iterable[str] | None = None) -> int:
         """Rebuild the rows of ``changed_keys`` (None: every object); return how many changed."""
@@ -70,22 +92,40 @@ class RowCache:
         if changed_keys is None:
             objects: Mapping[str, dict] = store.objects(kind)
             self._rows = {key: build_row(self.spec, obj, store) for key, obj in objects.items()}
+            self._selections.clear()
             self.builds += len(self._rows)
             self.version += 1
             return len(self._rows)
         count = 0
         for key in changed_keys:
             obj = store.get(kind, key)
+            old = self._rows.get(key)
             if obj is None:
-                if self._rows.pop(key, None) is not None:
+                if old is not None:
+                    del self._rows[key]
+                    self._patch(old, None)
                     count += 1
                 continue
-            self._rows[key] = build_row(self.spec, obj, store)
+            row = self._rows[key] = build_row(self.spec, obj, store)
+            self._patch(old, row)
             self.builds += 1
             count += 1
         if count:
             self.version += 1
         return count
+
+    def _patch(self, old: Row | None, new: Row | None) -> None:
+        """Put ``new`` in place of ``old`` in each kept selection; drop those in which the row moved."""
+        for params, selection in list(self._selections.items()):
+            was = old is not None and selection.matches(old)
+            now = new is not None and selection.matches(new)
+            if not was and not now:
+                continue  # outside the filter before and after
+            index = params[1]
+            if was and now and _sort_value(old, index) == _sort_value(new, index):  # type: ignore[arg-type]
+                selection.rows[selection.position[new.key]] = new  # type: ignore[union-attr]
+            else:
+                del self._selections[params]
 
     def rows(self) -> list[Row]:
         """Every cached row, in no particular order."""
@@ -98,7 +138,19 @@ class RowCache:
         return len(self._rows)
 
     def select(self, query: Query, sort_column: str | int | None = None, descending: bool | None = None) -> list[Row]:
-        return _select(self.spec, self._rows.values(), query, sort_column, descending)
+        """The rows ``query`` asks for, in order (see ``select``); the kept selection when it still holds."""
+        index, reverse = _resolve_sort(self.spec, sort_column, descending)
+        params = (query, index, reverse)
+        selection = self._selections.pop(params, None)
+        if selection is None:
+            matches = _matcher(self.spec, query)
+            rows = _order([row for row in self._rows.values() if matches(row)], index, reverse)
+            selection = _Selection(params, rows, {row.key: i for i, row in enumerate(rows)}, matches)
+            self.sorts += 1
+            while len(self._selections) >= KEPT_SELECTIONS:
+                del self._selections[next(iter(self._selections))]
+        self._selections[params] = selection  # the most recent last
+        return list(selection.rows)
 
 
 class RowCaches:
@@ -138,20 +190,36 @@ def select(source: RowCache | Store, query: Query, sort_column: str | int | None
     return source.select(query, sort_column, descending)
 
 
-def _select(spec: ViewSpec, rows: Iterable[Row], query: Query, sort_column: str | int | None,
-            descending: bool | None) -> list[Row]:
+def _resolve_sort(spec: ViewSpec, sort_column: str | int | None, descending: bool | None) -> tuple[int, bool]:
+    """The sort column's index and direction; None means the view's default column (and its direction)."""
     if sort_column is None:
         sort_column, default_descending = spec.default_sort
         descending = default_descending if descending is None else descending
     index = sort_column if isinstance(sort_column, int) else spec.column_index(sort_column)
+    return index, bool(descending)
+
+
+def _matcher(spec: ViewSpec, query: Query) -> Callable[[Row], bool]:
+    """Whether a row passes the query's namespace, text and label filters (QueryError for a bad selector)."""
     selector = query.selector()
     needle = query.text.lower()
     prefix = f"{query.namespace}/" if query.namespace and spec.namespaced else None
-    chosen = [row for row in rows
-              if (prefix is None or row.key.startswith(prefix))
-              and (not needle or needle in row.search)
-              and (selector is None or selector.matches(row.labels))]
-    good = [row for row in chosen if row.sort]
-    good.sort(key=lambda row: row.key)
-    good.sort(key=lambda row: row.sort[index], reverse=bool(descending))
-    return good + sorted((row for row in chosen if not row.sort), key=lambda row: row.key)
+
+    def matches(row: Row) -> bool:
+        return ((prefix is None or row.key.startswith(prefix))
+                and (not needle or needle in row.search)
+                and (selector is None or selector.matches(row.labels)))
+    return matches
+
+
+def _sort_value(row: Row, index: int) -> tuple[bool, object]:
+    """What places ``row`` in an order by column ``index``: whether it sorts at all, then its value."""
+    return (True, row.sort[index]) if row.sort else (False, None)
+
+
+def _order(rows: list[Row], index: int, descending: bool) -> list[Row]:
+    """By column ``index``, ties by key (ascending either way); unprintable rows (no sort values) last."""
+    good = [row for row in rows if row.sort]
+    good.sort(key=attrgetter("key"))
+    good.sort(key=lambda row: row.sort[index], reverse=descending)  # stable: ties keep their key order
+    return good + sorted((row for row in rows if not row.sort), key=attrgetter("key"))
