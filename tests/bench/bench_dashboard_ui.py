@@ -64,7 +64,7 @@ SGR = re.compile(r"\x1b\[[0-9;:]*m")
 
 # -- the dashboard, in this file only to time its data's arrival ----------------------------------------
 
-def run_dashboard(server: str, arrived_file: Path) -> None:
+def run_dashboard(server: str, arrived_file: Path, profile: Path | None = None) -> None:
     """``nodeos dashboard --server`` as cli/dashboard.py runs it, noting when every informer has synced."""
     from nodeos.client import load_connection
     from nodeos.tui.app import DashboardApp
@@ -80,10 +80,32 @@ def run_dashboard(server: str, arrived_file: Path) -> None:
     conn = load_connection(None, server=server)
     store = TimedStore()
     feed = Feed(conn, store).start()
+    app = DashboardApp(feed, store, server=conn.server)
+    pauses = _gc_pauses()
     try:
-        DashboardApp(feed, store, server=conn.server).run()
+        if profile is None:
+            app.run()
+        else:  # cProfile of the UI thread (the feed's thread is not in it): where a key's time goes
+            import cProfile
+            cProfile.runctx("app.run()", globals(), {"app": app}, str(profile))
     finally:
         feed.stop()
+        arrived_file.with_name("gc.json").write_text(json.dumps(pauses))
+
+
+def _gc_pauses() -> dict[str, list[float]]:
+    """Milliseconds of each garbage collection, per generation: a full one stops every thread."""
+    import gc
+    pauses: dict[str, list[float]] = {"0": [], "1": [], "2": []}
+    started = [0.0]
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[str(info["generation"])].append(round((time.perf_counter() - started[0]) * 1e3, 2))
+    gc.callbacks.append(note)
+    return pauses
 
 
 # -- the terminal ---------------------------------------------------------------------------------------
@@ -133,7 +155,9 @@ class Screen:
 
     @property
     def prompt_open(self) -> bool:
-        return any(line.lstrip().startswith(("/ ", ": ")) for line in self.lines[-3:])
+        """The bottom line is the prompt (``/`` or ``:`` and what is typed), not the key hints (``? Help ...``)."""
+        bottom = next((line.strip() for line in reversed(self.lines) if line.strip()), "")
+        return bottom.startswith(("/", ":"))
 
     def rows_shown(self, pods: int) -> bool:
         return f"{pods} rows" in self.place and sum(f"{NAMESPACE} " in line for line in self.lines) > HEIGHT // 2
@@ -245,10 +269,14 @@ def press_keys(tmux: Tmux, load: subprocess.Popen[str]) -> dict[str, list[float]
 
 # -- the measurement -----------------------------------------------------------------------------------
 
-def measure(url: str, pods: int, rate: float, seconds: float, patch: str, workdir: Path) -> dict[str, Any]:
+def measure(url: str, pods: int, rate: float, seconds: float, patch: str, workdir: Path,
+            profile: Path | None = None) -> dict[str, Any]:
     arrived_file = workdir / "arrived.json"
     started_wall, started = time.time(), time.perf_counter()
-    tmux = Tmux([sys.executable, __file__, "--role", "dashboard", "--server", url, "--arrived", str(arrived_file)],
+    command = [sys.executable, __file__, "--role", "dashboard", "--server", url, "--arrived", str(arrived_file)]
+    if profile is not None:
+        command += ["--profile", str(profile.resolve())]
+    tmux = Tmux(command,
                 {"TERM": "xterm-256color", "COLORTERM": "", "PYTHONUNBUFFERED": "1"})
     try:
         seen, _ = wait_until(tmux, lambda s: s.rows_shown(pods), FIRST_SCREEN_TIMEOUT)
@@ -266,12 +294,27 @@ def measure(url: str, pods: int, rate: float, seconds: float, patch: str, workdi
                                 stdout=subprocess.PIPE, text=True)
         latencies = press_keys(tmux, load)
         patches = json.loads((load.stdout.read() if load.stdout else "") or "{}").get("patches", 0)
+        _quit(tmux, workdir / "gc.json")
     finally:
         tmux.kill()
+    gc_file = workdir / "gc.json"
+    if gc_file.exists():
+        figures["gc_ms"] = {generation: _stats("ms", pauses) | {"count": len(pauses)}
+                            for generation, pauses in json.loads(gc_file.read_text()).items() if pauses}
     every = [s * 1e3 for values in latencies.values() for s in values]
     figures.update(patch=patch, patches=patches, keys=len(every), **_stats("key_ms", every))
     figures["per_key"] = {label: _stats("ms", [s * 1e3 for s in values]) for label, values in latencies.items()}
     return figures
+
+
+def _quit(tmux: Tmux, written: Path) -> None:
+    """Quit the dashboard with its keys (killing tmux would lose its profile) and wait for ``written``."""
+    tmux.send("Escape")
+    time.sleep(0.5)
+    tmux.send("q")
+    deadline = time.monotonic() + 30
+    while not written.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _stats(prefix: str, ms: list[float]) -> dict[str, float]:
@@ -309,6 +352,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--patch", choices=["labels", "status"], default="labels")
     parser.add_argument("--server", help="an existing cluster's API with --pods pods in namespace 'bench'")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the dashboard's UI thread here")
     parser.add_argument("--role", choices=["load", "dashboard"], help=argparse.SUPPRESS)
     parser.add_argument("--arrived", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -316,14 +360,14 @@ def main() -> None:
         trio.run(load, args.server, args.pods, args.rate, args.seconds, args.patch)
         return
     if args.role == "dashboard":
-        run_dashboard(args.server, args.arrived)
+        run_dashboard(args.server, args.arrived, args.profile)
         return
     workdir = Path(tempfile.mkdtemp(prefix="bench-dashboard-ui-"))
     setup = time.perf_counter()
     url, cleanup = (args.server, lambda: None) if args.server else prepare(args.pods, args.nodes, workdir)
     try:
         figures = {"setup_seconds": round(time.perf_counter() - setup, 1),
-                   **measure(url, args.pods, args.rate, args.seconds, args.patch, workdir)}
+                   **measure(url, args.pods, args.rate, args.seconds, args.patch, workdir, args.profile)}
     finally:
         cleanup()
     report(figures, args)
