@@ -10,12 +10,16 @@ lease endpoint reconciler keeps them: each master renews a Lease
 ``apiserver-<node>`` in kube-system carrying its address, and writes the
 Endpoints from the Leases that have not expired — so a killed master drops
 out within ``MASTER_LEASE_SECONDS`` without anyone having to notice its death.
+A master's address is its node's (``[agent] address``, else the default
+route's, as Kubernetes' ``--advertise-address``); Endpoints may not hold
+loopback addresses, so a master with no other is left out of them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import logging
 from typing import Any
 
@@ -153,12 +157,19 @@ def master_subsets(leases: list[Any], now: dt.datetime) -> list[dict[str, Any]]:
             continue
         address = (obj["metadata"].get("annotations") or {}).get(ADDRESS_ANNOTATION, "")
         ip, _, port = address.rpartition(":")
-        if not ip or not port.isdigit() or not _live(obj.get("spec") or {}, now):
+        if not _routable(ip) or not port.isdigit() or not _live(obj.get("spec") or {}, now):
             continue
         by_port.setdefault(int(port), set()).add(ip)
     return [{"addresses": [{"ip": ip} for ip in sorted(ips)],
              "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
             for port, ips in sorted(by_port.items())]
+
+
+def _routable(ip: str) -> bool:
+    try:
+        return not ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
 
 
 def _live(spec: dict[str, Any], now: dt.datetime) -> bool:

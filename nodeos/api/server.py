@@ -16,6 +16,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from nodeos.agent.host import default_address
 from nodeos.agent.token import agent_token
 from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.http import ApiApp
@@ -53,10 +54,12 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             await allocator.repair()  # claims for Services stored before claims existed
             nursery.start_soon(allocator.repair_forever)
             registry = Registry(store, cache, allocator)
+            registry.shared = config.store.backend != "sqlite"  # other masters may write: consistent reads
             await ensure_builtins(registry, config.api.listen.port)
             nursery.start_soon(finalize_namespaces, registry)
             nursery.start_soon(compact_forever, store)
-            nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, config.api.listen.host,
+            advertise = config.agent.address or await trio.to_thread.run_sync(default_address)
+            nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, advertise,
                                config.api.listen.port)
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
             binds = await nursery.start(serve, ApiApp(registry, token), _hypercorn_config(config))
