@@ -18,7 +18,8 @@ from pathlib import Path
 import trio
 
 from nodeos.api.store.etcd import EtcdTLS
-from nodeos.api.store.migrate import BACKENDS, CONCURRENCY, TIMEOUT, StoreSpec, Summary, migrate
+from nodeos.api.store.etcd_bulk import MAX_BATCH_KEYS
+from nodeos.api.store.migrate import BACKENDS, CONCURRENCY, ETCD_CONCURRENCY, TIMEOUT, StoreSpec, Summary, migrate
 from nodeos.config import Config, StoreConfig, load
 from nodeos.errors import ConfigError
 
@@ -48,8 +49,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       help="etcd client URLs, comma-separated (default: [store] etcd_endpoints)")
     verb.add_argument("--etcd-prefix", metavar="PREFIX",
                       help=f"the key prefix in etcd (default: [store] etcd_prefix, else {DEFAULT_ETCD_PREFIX})")
-    verb.add_argument("--concurrency", type=int, default=CONCURRENCY, metavar="N",
-                      help="creates in flight at once (default: %(default)s)")
+    verb.add_argument("--concurrency", type=int, default=None, metavar="N",
+                      help=f"writes in flight at once: creates into SQLite (default {CONCURRENCY}), "
+                           f"transactions of up to {MAX_BATCH_KEYS} keys into etcd (default {ETCD_CONCURRENCY})")
     verb.add_argument("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
                       help="give up when a store does not answer one call in this long (default: %(default)g)")
     verb.set_defaults(func=run_migrate)
@@ -65,7 +67,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     """Run the migration; errors propagate as NodeosError for ``main`` to print."""
     if args.source == args.target:
         raise ConfigError(f"--from and --to are both {args.source}: migrate between two different backends")
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
     if args.timeout <= 0:
         raise ConfigError(f"--timeout must be positive, got {args.timeout:g}")

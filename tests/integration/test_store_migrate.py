@@ -19,7 +19,10 @@ import httpx
 import pytest
 import trio
 
+from nodeos.api.store.base import KeyValue
+from nodeos.api.store.etcd_bulk import MAX_BATCH_BYTES, MAX_BATCH_KEYS, EtcdBulkCreate, batches
 from nodeos.api.store.sqlite import SQLiteStore
+from nodeos.errors import StoreError
 from tests.daemon import Daemon, free_port
 from tests.etcd import EtcdCluster
 
@@ -253,3 +256,37 @@ def test_refuses_a_missing_sqlite_source(tmp_path):
     assert result.returncode == 1
     assert f"no SQLite store at {tmp_path / 'none.db'}" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_an_empty_source(tmp_path, etcd):
+    endpoint, prefix = etcd.endpoints[0], unique_prefix()
+    back = tmp_path / "back" / "store.db"
+    result = migrate("--from", "etcd", "--to", "sqlite", "--sqlite", str(back), "--etcd-endpoints", endpoint,
+                     "--etcd-prefix", prefix)
+    assert result.returncode == 1
+    assert f"the source etcd {endpoint} prefix '{prefix}' is empty: nothing to migrate" in result.stderr
+    assert not back.exists()
+
+
+async def test_bulk_create_is_all_or_nothing(etcd):
+    endpoint, prefix = etcd.endpoints[0], unique_prefix()
+    batch = [KeyValue(f"/core/pods/ns/p{i}", f"v{i}".encode(), 0) for i in range(3)]
+    await trio.to_thread.run_sync(etcd_put, endpoint, f"{prefix}/core/pods/ns/p1", b"other")
+    async with EtcdBulkCreate([endpoint], prefix=prefix) as bulk:
+        with pytest.raises(StoreError, match=f"{prefix}/core/pods/ns/p1 already exists in etcd with another value"):
+            await bulk.create(batch)
+        assert await trio.to_thread.run_sync(etcd_keys, endpoint, prefix + "/") == {
+            f"{prefix}/core/pods/ns/p1": b"other"}
+
+        other = [KeyValue(f"/core/pods/ns/q{i}", b"x" * 1000, 0) for i in range(200)]
+        for part in batches(other):
+            await bulk.create(part)
+    assert len(await trio.to_thread.run_sync(etcd_keys, endpoint, prefix + "/")) == 201
+
+
+def test_batches_respect_etcd_limits():
+    small = [KeyValue(f"/k{i}", b"v", 0) for i in range(MAX_BATCH_KEYS * 2 + 5)]
+    assert [len(b) for b in batches(small)] == [MAX_BATCH_KEYS, MAX_BATCH_KEYS, 5]
+    large = [KeyValue(f"/k{i}", b"v" * (MAX_BATCH_BYTES // 3), 0) for i in range(7)]
+    assert [len(b) for b in batches(large)] == [2, 2, 2, 1]
+    assert [kv for b in batches(large) for kv in b] == large

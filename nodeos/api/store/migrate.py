@@ -18,9 +18,10 @@ interface only, so it knows no backend's format:
   resource and a checksum of every key and value; any difference (a write
   that raced the copy, a lost create) is an error, never a success.
 
-Creates run concurrently, at most ``concurrency`` at a time: SQLite commits
-the ones waiting together in one transaction, and etcd answers each over its
-own request, so both copy thousands of keys a second.
+Writes run in parallel batches, a bounded number at a time: into SQLite,
+one create per key, which its group commit writes together; into etcd, one
+transaction per batch of keys (``etcd_bulk``), since one request and one raft
+proposal per key made 10,000 objects take half a minute.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import hashlib
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -39,12 +41,14 @@ import trio
 
 from nodeos.api.store.base import KeyValue, Store
 from nodeos.api.store.etcd import EtcdStore, EtcdTLS
+from nodeos.api.store.etcd_bulk import EtcdBulkCreate, batches
 from nodeos.api.store.sqlite import SQLiteStore
 from nodeos.errors import NodeosError, StoreError
 
 Backend = Literal["sqlite", "etcd"]
 BACKENDS: tuple[Backend, ...] = ("sqlite", "etcd")
-CONCURRENCY = 64
+CONCURRENCY = 64  # creates in flight into SQLite, whose group commit then writes them together
+ETCD_CONCURRENCY = 8  # transactions of up to MAX_BATCH_KEYS keys in flight into etcd
 TIMEOUT = 30.0  # seconds any one call to a store may take before the migration gives up
 PROGRESS_EVERY = 1.0  # seconds between progress reports
 
@@ -93,7 +97,7 @@ class Summary:
 Progress = Callable[[int, int], None]  # (keys copied so far, keys to copy)
 
 
-async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int = CONCURRENCY,
+async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int | None = None,
                   timeout: float = TIMEOUT, progress: Progress | None = None) -> Summary:
     """Copy every key of ``source`` into the empty ``target`` and verify the result.
 
@@ -112,6 +116,9 @@ async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int = CO
     await src.start()
     try:
         items, _ = await src.list("")
+        if not items:
+            raise MigrationError(f"the source {source.describe()} is empty: nothing to migrate "
+                                 "(is it the right data dir, endpoints and prefix?)")
         summary = await _copy_into(target, items, src, concurrency, timeout, progress)
     finally:
         await src.close()
@@ -119,7 +126,7 @@ async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int = CO
     return summary
 
 
-async def _copy_into(target: StoreSpec, items: list[KeyValue], src: _Side, concurrency: int, timeout: float,
+async def _copy_into(target: StoreSpec, items: list[KeyValue], src: _Side, concurrency: int | None, timeout: float,
                      progress: Progress | None) -> Summary:
     """Open the target, refuse it unless empty, copy and verify; a SQLite file this
     run created is removed again when anything fails."""
@@ -237,14 +244,31 @@ class _Side:
         except (StoreError, OSError, trio.TooSlowError) as exc:
             raise MigrationError(f"cannot read {self.spec.describe()}: {self._reason(exc)}") from exc
 
-    async def create(self, key: str, value: bytes, done: int, total: int) -> None:
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[Callable[[list[KeyValue]], Awaitable[None]]]:
+        """A function that creates one batch of keys: one create each on SQLite (whose
+        group commit batches concurrent creates itself), one transaction on etcd."""
+        if self.spec.backend == "sqlite":
+            async def create_one(batch: list[KeyValue]) -> None:
+                for kv in batch:
+                    await self.store.create(kv.key, kv.value)
+
+            yield create_one
+            return
+        bulk = EtcdBulkCreate(self.spec.etcd_endpoints, prefix=self.spec.etcd_prefix, tls=self.spec.etcd_tls,
+                              timeout=self.timeout / 2)
+        async with bulk:
+            yield bulk.create
+
+    async def create(self, write: Callable[[list[KeyValue]], Awaitable[None]], batch: list[KeyValue],
+                     done: int, total: int) -> None:
         try:
             with trio.fail_after(self.timeout):
-                await self.store.create(key, value)
+                await write(batch)
         except (StoreError, OSError, trio.TooSlowError) as exc:
-            raise MigrationError(f"creating {key} in {self.spec.describe()} failed after {done} of {total} "
-                                 f"keys: {self._reason(exc)}; the target holds a partial copy: clear it and "
-                                 "rerun") from exc
+            raise MigrationError(f"creating {batch[0].key} in {self.spec.describe()} failed after {done} of "
+                                 f"{total} keys: {self._reason(exc)}; the target holds a partial copy: clear it "
+                                 "and rerun") from exc
 
     async def close(self) -> None:
         with trio.CancelScope(shield=True), contextlib.suppress(StoreError, OSError):
@@ -256,28 +280,32 @@ class _Side:
         return str(exc) or type(exc).__name__
 
 
-async def _copy(items: Sequence[KeyValue], dst: _Side, concurrency: int, progress: Progress | None) -> None:
-    """Create every key, ``concurrency`` at a time; the first failure cancels the rest."""
-    limiter = trio.CapacityLimiter(concurrency)
+async def _copy(items: Sequence[KeyValue], dst: _Side, concurrency: int | None, progress: Progress | None) -> None:
+    """Create every key, ``concurrency`` batches at a time; the first failure cancels the rest."""
+    if dst.spec.backend == "etcd":
+        units, concurrency = batches(items), concurrency or ETCD_CONCURRENCY
+    else:
+        units, concurrency = [[kv] for kv in items], concurrency or CONCURRENCY
+    slots = trio.Semaphore(concurrency)
     done = 0
     last_report = time.monotonic()
 
-    async def create(kv: KeyValue) -> None:
+    async def create(write: Callable[[list[KeyValue]], Awaitable[None]], batch: list[KeyValue]) -> None:
         nonlocal done, last_report
         try:
-            await dst.create(kv.key, kv.value, done, len(items))
+            await dst.create(write, batch, done, len(items))
         finally:
-            limiter.release_on_behalf_of(kv)
-        done += 1
+            slots.release()
+        done += len(batch)
         if progress is not None and (time.monotonic() - last_report >= PROGRESS_EVERY or done == len(items)):
             last_report = time.monotonic()
             progress(done, len(items))
 
     try:
-        async with trio.open_nursery() as nursery:
-            for kv in items:
-                await limiter.acquire_on_behalf_of(kv)
-                nursery.start_soon(create, kv)
+        async with dst.writing() as write, trio.open_nursery() as nursery:
+            for batch in units:
+                await slots.acquire()
+                nursery.start_soon(create, write, batch)
     except BaseExceptionGroup as group:
         first = _first_migration_error(group)
         if first is None:
