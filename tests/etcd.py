@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -49,7 +50,8 @@ class EtcdCluster:
     (``--initial-cluster-state existing``).
     """
 
-    def __init__(self, workdir: Path, members: int = 1, *, quota_bytes: int = 2 << 30) -> None:
+    def __init__(self, workdir: Path, members: int = 1, *, quota_bytes: int = 2 << 30,
+                 client_tls: bool = False) -> None:
         binary = shutil.which("etcd")
         if binary is None:
             raise RuntimeError("etcd is not installed: apt-get install etcd-server")
@@ -57,10 +59,31 @@ class EtcdCluster:
         self.workdir = Path(workdir)
         self.quota_bytes = quota_bytes
         self.members = [_Member(f"m{i}") for i in range(members)]
+        # With client_tls, clients speak https and must show a certificate from the cluster's test CA.
+        self.tls_files: tuple[Path, Path, Path] | None = None  # CA, client certificate, client key
+        self._server_pair: tuple[Path, Path] | None = None
+        if client_tls:
+            self._make_certificates()
+
+    def _make_certificates(self) -> None:
+        from nodeos import pki
+
+        directory = self.workdir / "pki"
+        ca = pki.ensure_ca(directory, "etcd-test-ca")
+        # "peer" usage (server and client auth): etcd's gateway dials its own gRPC port with this certificate.
+        server = pki.issue_certificate(ca, directory, "server", common_name="etcd", ips=["127.0.0.1"],
+                                       dns_names=["localhost"], usage="peer")
+        client = pki.issue_certificate(ca, directory, "client", common_name="nodeos", usage="client")
+        self._server_pair = (server.cert_path, server.key_path)
+        self.tls_files = (ca.cert_path, client.cert_path, client.key_path)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_files else "http"
 
     @property
     def endpoints(self) -> list[str]:
-        return [m.client_url for m in self.members]
+        return [m.client_url.replace("http:", f"{self.scheme}:", 1) for m in self.members]
 
     def log_path(self, i: int) -> Path:
         return self.workdir / f"{self.members[i].name}.log"
@@ -83,17 +106,21 @@ class EtcdCluster:
 
     def _launch(self, i: int) -> None:
         member = self.members[i]
+        client_url = self.endpoints[i]
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         state = "existing" if member.started_once else "new"
         args = [
             self.binary, "--name", member.name, "--data-dir", str(self.workdir / member.name),
-            "--listen-client-urls", member.client_url, "--advertise-client-urls", member.client_url,
+            "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
             "--listen-peer-urls", member.peer_url, "--initial-advertise-peer-urls", member.peer_url,
             "--initial-cluster", initial, "--initial-cluster-state", state,
             "--initial-cluster-token", f"nodeos-test-{id(self)}",
             "--heartbeat-interval", "50", "--election-timeout", "500",
             "--quota-backend-bytes", str(self.quota_bytes),
         ]  # fmt: skip
+        if self.tls_files and self._server_pair:
+            args += [f"--cert-file={self._server_pair[0]}", f"--key-file={self._server_pair[1]}",
+                     f"--trusted-ca-file={self.tls_files[0]}", "--client-cert-auth"]
         log = self.log_path(i).open("ab")
         try:
             member.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
@@ -109,13 +136,22 @@ class EtcdCluster:
             if member.proc is not None and member.proc.poll() is not None:
                 raise RuntimeError(f"etcd {member.name} exited; see {self.log_path(i)}")
             try:
-                response = httpx.get(f"{member.client_url}/health", timeout=1)
+                response = self.http_get(i, "/health")
                 if response.status_code == 200 and response.json().get("health") == "true":
                     return
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"etcd {member.name} not healthy after {timeout:.0f} s; see {self.log_path(i)}")
+
+    def http_get(self, i: int, path: str) -> httpx.Response:
+        """GET from member ``i``'s client URL, with the client certificate when TLS is on."""
+        if not self.tls_files:
+            return httpx.get(f"{self.endpoints[i]}{path}", timeout=1)
+        ca, cert, key = self.tls_files
+        context = ssl.create_default_context(cafile=str(ca))
+        context.load_cert_chain(str(cert), str(key))
+        return httpx.get(f"{self.endpoints[i]}{path}", timeout=1, verify=context)
 
     def kill(self, i: int) -> None:
         member = self.members[i]
