@@ -10,6 +10,8 @@ work through whichever master it follows.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon, free_port, node_is_ready
+from tests.etcd import EtcdCluster
 from tests.waiting import poll
 
 WORKER = "worker-0"
@@ -30,6 +33,12 @@ def worker(workdir: Path, servers: list[str], live: str) -> Daemon:
     extra = (f"servers = [{listed}]\n"
              '[agent]\nruntime = "simulated"\nheartbeat_seconds = 1\n')
     return Daemon(workdir, role="worker", name=WORKER, server=live, extra_config=extra)
+
+
+def etcd_store(endpoint: str) -> str:
+    """A [store] section on etcd, under a prefix of its own."""
+    prefix = f"/failover-{uuid.uuid4().hex[:8]}"
+    return f'[store]\nbackend = "etcd"\netcd_endpoints = ["{endpoint}"]\netcd_prefix = "{prefix}"\n'
 
 
 def master(workdir: Path, name: str, extra_config: str = "") -> Daemon:
@@ -82,3 +91,64 @@ def test_a_worker_skips_a_dead_master(tmp_path, stop_all):
     switches = [line for line in w.log().splitlines() if "switching to" in line]
     assert switches and all(f"API server {dead} failed" in line for line in switches), w.log()
     assert len(switches) == 1  # one switch for the agent's whole client, however many requests saw it
+
+
+def node_ready(server: str) -> bool:
+    node = get(server, f"/api/v1/nodes/{WORKER}")
+    return node is not None and node_is_ready(node)
+
+
+def lease_renewed(server: str) -> str:
+    lease = get(server, f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{WORKER}") or {}
+    return (lease.get("spec") or {}).get("renewTime") or ""
+
+
+@pytest.mark.slow
+def test_a_worker_keeps_working_when_its_master_dies(tmp_path, stop_all):
+    """Two masters on one etcd; the worker follows m1 until it is killed, then m2: its Node stays
+    Ready and a pod created after the kill is bound to it and Running (its informers resumed)."""
+    grace = 5  # the node lifecycle controller would mark a silent node Unknown after this
+    with EtcdCluster(tmp_path / "etcd", members=1) as etcd:
+        shared = etcd_store(etcd.endpoints[0]) + f"[controllers]\nnode_grace_seconds = {grace}\n"
+        m1, m2 = master(tmp_path / "m1", "m1", shared), master(tmp_path / "m2", "m2", shared)
+        w = worker(tmp_path / "worker", [m1.url, m2.url], live=m2.url)
+        stop_all += [m1, m2, w]
+        m1.start()  # first, so that it most likely leads the scheduler and controllers too
+        m2.start()
+        w.start()
+        everyone = lambda: logs(m1, m2, w)  # noqa: E731
+        create_pod(m2.url, "before")
+        poll(lambda: running_on_worker(m2.url, "before"), 30, "pod before Running", everyone)
+
+        m1.kill()
+        killed = time.monotonic()
+        renewed = lease_renewed(m2.url)
+        poll(lambda: lease_renewed(m2.url) > renewed, 10, "the node's Lease renewed through m2", everyone)
+        print(f"heartbeat through m2 {time.monotonic() - killed:.1f} s after the kill")
+        create_pod(m2.url, "after")
+        # Binding waits for m2 to take the scheduler's Lease over (15 s) if m1 held it.
+        not_ready: list[float] = []
+        running_at: list[float] = []
+
+        def after_running() -> bool:
+            if not node_ready(m2.url):
+                not_ready.append(round(time.monotonic() - killed, 1))
+            if not running_at and running_on_worker(m2.url, "after"):
+                running_at.append(time.monotonic())
+            # Past the grace period several times over, so a silent node would have shown.
+            return bool(running_at) and time.monotonic() - killed > 3 * grace
+
+        poll(after_running, 60, "pod after Running on the worker", everyone)
+        print(f"pod created after the kill Running {running_at[0] - killed:.1f} s after the kill")
+        assert not not_ready, f"the Node was not Ready at {not_ready} s after the kill\n{everyone()}"
+        assert f"API server {m1.url} failed" in w.log()
+        assert leaders(m2.url) == {"m2"}  # m2 took over whatever m1 led
+
+
+def leaders(server: str) -> set[str]:
+    """The nodes whose daemons hold the scheduler's and the controller manager's Leases."""
+    holders = set()
+    for component in ("scheduler", "controller-manager"):
+        lease = get(server, f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/nodeos-{component}") or {}
+        holders.add(((lease.get("spec") or {}).get("holderIdentity") or "").split("_")[0])
+    return holders
