@@ -57,7 +57,8 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             registry.shared = config.store.backend != "sqlite"  # other masters may write: consistent reads
             await ensure_builtins(registry, config.api.listen.port)
             nursery.start_soon(finalize_namespaces, registry)
-            nursery.start_soon(compact_forever, store)
+            if registry.shared:  # SQLite keeps no history worth compacting: its tail is bounded in memory
+                nursery.start_soon(compact_forever, store)
             advertise = config.agent.address or await trio.to_thread.run_sync(default_address)
             nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, advertise,
                                config.api.listen.port)
