@@ -145,6 +145,7 @@ class ResourceHandlers:
             raise ApiError.method_not_allowed()
         options = await _delete_options(req)
         match = _matcher(req, res)
+        await self.registry.sync()
         result = self.registry.list(res, route.namespace, match)
         deleted: list[Cached] = []
         for cached in result.items:
@@ -165,6 +166,8 @@ class ResourceHandlers:
     async def _subresource(self, req: Request, route: ResourcePath, send: Send) -> None:
         res, ns, name, sub = route.resource, route.namespace, route.name or "", route.subresource
         method = req.method
+        if method == "GET":
+            await self._read_point(req)
         if sub == "status":
             if method == "GET":
                 return await self._reply(req, send, 200, res, self.registry.get(res, ns, name))
