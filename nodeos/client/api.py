@@ -36,7 +36,15 @@ import httpx
 import trio
 
 from nodeos.api.kinds import Resource
-from nodeos.client.failover import CONNECT_TIMEOUT, Server, ServerList, resendable, switches_on_answer
+from nodeos.client.failover import (
+    CONNECT_TIMEOUT,
+    KEEPALIVE,
+    WATCH_SILENCE,
+    Server,
+    ServerList,
+    resendable,
+    switches_on_answer,
+)
 from nodeos.client.kubeconfig import Connection
 from nodeos.errors import ApiError, ConfigError, NodeosError
 from nodeos.httpbody import OneChunkBody
@@ -159,10 +167,17 @@ class ApiClient:
         if conn.token:
             headers["Authorization"] = f"Bearer {conn.token}"
         verify = self._verify(conn, urls, transport)
-        self._servers = ServerList([
-            Server(url, urlsplit(url).netloc, httpx.AsyncClient(base_url=url, headers=headers, timeout=self._timeout,
-                                                                 verify=verify, transport=transport))
-            for url in urls])
+        self._servers = ServerList([self._server(url, headers, verify, transport, several=len(urls) > 1)
+                                    for url in urls])
+
+    def _server(self, url: str, headers: dict[str, str], verify: Any,
+                transport: httpx.AsyncBaseTransport | None, *, several: bool) -> Server:
+        if transport is None and several:
+            # httpx's own transport, but noticing a vanished host (see KEEPALIVE).
+            transport = httpx.AsyncHTTPTransport(verify=verify, socket_options=KEEPALIVE)
+        http = httpx.AsyncClient(base_url=url, headers=headers, timeout=self._timeout, verify=verify,
+                                 transport=transport)
+        return Server(url, urlsplit(url).netloc, http)
 
     @property
     def server(self) -> str:
@@ -379,6 +394,9 @@ class ApiClient:
                   "allowWatchBookmarks": allow_bookmarks or None}
         # A silent stream past the server's own timeout is a dead connection.
         read_timeout = None if timeout_seconds is None else timeout_seconds + 30.0
+        if allow_bookmarks and len(self._servers) > 1:
+            # Bookmarks keep a healthy stream talking; a silent one is better resumed on another master.
+            read_timeout = min(read_timeout or WATCH_SILENCE, WATCH_SILENCE)
         headers = {"Accept": TABLE_ACCEPT} if as_table else None
         async with self.stream("GET", resource_path(res, namespace), params=params, headers=headers,
                                read_timeout=read_timeout) as response:

@@ -25,12 +25,14 @@ client moves once (and logs once) however many requests saw the failure.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
-__all__ = ["CONNECT_TIMEOUT", "SAFE_METHODS", "Server", "ServerList", "resendable", "switches_on_answer"]
+__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "SAFE_METHODS", "WATCH_SILENCE", "Server", "ServerList", "resendable",
+           "switches_on_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,17 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # With somewhere else to go, a server that takes longer than this to accept a connection is as good as down.
 CONNECT_TIMEOUT = 5.0
+# A master whose host vanished sends no RST: TCP keepalive breaks its connections (a watch included)
+# after ~25 s instead of the kernel's two hours, so the client can move on.
+KEEPALIVE = [
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3),
+]
+# A nodeos master writes a BOOKMARK on a watch idle for 10 s: a watch with bookmarks silent this long
+# is on a master that hangs (a stopped process answers keepalives), and another should take it over.
+WATCH_SILENCE = 60.0
 
 
 @dataclass(frozen=True)

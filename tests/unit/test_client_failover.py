@@ -249,3 +249,18 @@ async def test_an_informer_resumes_on_the_next_server_from_its_resource_version(
     assert watches[1].url.params["resourceVersion"] == seen  # resumed, not relisted
     lists = [r for r in hosts.api.requests if "watch" not in r.url.params]
     assert len(lists) == 1
+
+
+async def test_a_silent_watch_gives_up_sooner_with_somewhere_else_to_go(hosts, autojump_clock):
+    """nodeos masters send a BOOKMARK every 10 s: with several servers, a minute of silence is a hung master."""
+    async def read_timeout(api: ApiClient, **kwargs) -> float | None:
+        events = api.watch(PODS, resource_version="1", **kwargs)
+        hosts.api.put(PODS, dict(POD))
+        await events.__anext__()
+        await events.aclose()
+        return hosts.api.requests[-1].extensions["timeout"]["read"]
+
+    async with hosts.client(A, B) as several, hosts.client(A) as one:
+        assert await read_timeout(several, timeout_seconds=300) == 60.0
+        assert await read_timeout(several, timeout_seconds=300, allow_bookmarks=False) == 330.0
+        assert await read_timeout(one, timeout_seconds=300) == 330.0
