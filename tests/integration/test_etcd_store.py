@@ -252,13 +252,30 @@ async def test_all_members_down_is_a_store_error_naming_them_then_recovery(etcd_
     await store.start()
     try:
         revision = await store.create("/k", b"1")
-        for i in range(3):
-            await trio.to_thread.run_sync(etcd_three.kill, i)
-        with pytest.raises(StoreError) as info:
-            await store.get("/k")
-        assert all(endpoint in str(info.value) for endpoint in etcd_three.endpoints)
-        with pytest.raises(StoreError):
-            await store.update("/k", b"2", revision)
+        watch_error: list[BaseException] = []
+
+        async def watch() -> None:
+            try:
+                async with aclosing(store.watch(revision)) as events:
+                    async for _ in events:
+                        pass
+            except StoreError as exc:
+                watch_error.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await trio.sleep(0.1)
+            for i in range(3):
+                await trio.to_thread.run_sync(etcd_three.kill, i)
+            with pytest.raises(StoreError) as info:
+                await store.get("/k")
+            assert all(endpoint in str(info.value) for endpoint in etcd_three.endpoints)
+            with pytest.raises(StoreError):
+                await store.update("/k", b"2", revision)
+            with trio.fail_after(5):  # the watch gives up too, after request_timeout
+                while not watch_error:
+                    await trio.sleep(0.05)
+        assert "etcd unreachable" in str(watch_error[0])
 
         def restart() -> None:
             for i in range(3):
@@ -268,7 +285,11 @@ async def test_all_members_down_is_a_store_error_naming_them_then_recovery(etcd_
 
         await trio.to_thread.run_sync(restart)
         assert (await store.get("/k")).value == b"1"
-        assert await store.update("/k", b"2", revision) > revision
+        updated = await store.update("/k", b"2", revision)
+        async with aclosing(store.watch(revision)) as events:  # resumed from where it stopped
+            with trio.fail_after(5):
+                event = await anext(aiter(events))
+        assert (event.type, event.revision, event.value) == ("MODIFIED", updated, b"2")
     finally:
         await store.close()
 
@@ -309,9 +330,6 @@ def test_watch_messages_are_cut_at_newlines_however_chunks_split_them():
     assert lines.feed(b"}\n") == [b"{}"]
 
 
-# Refused after the TLS 1.3 handshake, while the body is being sent, httpx leaves its request-body
-# generator unfinished: a ResourceWarning (ignored outside tests) that is not the store's doing.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_https_with_client_certificates(tmp_path):
     with EtcdCluster(tmp_path / "etcd", client_tls=True) as cluster:
         assert cluster.endpoints[0].startswith("https://")

@@ -216,16 +216,21 @@ class EtcdStore:
                 attempt += 1
                 if attempt % len(self.endpoints) == 0:  # a full round failed: wait a little
                     await trio.sleep(BACKOFF[min(attempt // len(self.endpoints) - 1, len(BACKOFF) - 1)])
+        # Out of time, perhaps in the middle of a try: a write may then have
+        # applied or not, as with etcd's own "request timed out".
         raise self._unreachable(errors)
 
     def _unreachable(self, errors: dict[str, str]) -> StoreError:
-        detail = "; ".join(f"{e}: {msg}" for e, msg in errors.items()) or "no answer in time"
-        return StoreError(f"etcd unreachable at {', '.join(self.endpoints)} ({detail})")
+        detail = "; ".join(f"{e}: {msg}" for e, msg in errors.items())
+        return StoreError(
+            f"etcd unreachable at {', '.join(self.endpoints)} for {self._timeout:g} s"
+            + (f" ({detail})" if detail else "")
+        )
 
     async def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         assert self._http is not None
         try:
-            response = await self._http.post(endpoint + path, json=body)
+            response = await self._http.send(_json_request(self._http, endpoint + path, body))
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _Retry(_describe(exc), applied_maybe=False) from exc
         except httpx.TransportError as exc:  # sent, perhaps received: the outcome is unknown
@@ -366,13 +371,14 @@ class EtcdStore:
         last = from_revision
         errors: dict[str, str] = {}
         failures = 0
+        down_since: float | None = None  # when the last working stream broke
         while not self._closed:
             endpoint = self.endpoints[self._current]
             try:
-                async with contextlib.aclosing(self._watch_stream(endpoint, from_revision, last)) as stream:
+                async with contextlib.aclosing(self._watch_stream(endpoint, last)) as stream:
                     async for event in stream:
                         if event is None:  # the stream is open: this endpoint works
-                            failures = 0
+                            failures, down_since = 0, None
                             continue
                         last = event.revision
                         yield event
@@ -381,14 +387,16 @@ class EtcdStore:
                 errors[endpoint] = str(exc)
             if self._closed:
                 return
+            now = trio.current_time()
+            down_since = now if down_since is None else down_since
+            if now - down_since > self._timeout:
+                raise self._unreachable(errors)
             self._current = (self._current + 1) % len(self.endpoints)
             failures += 1
-            if failures % len(self.endpoints) == 0:
-                if failures >= len(self.endpoints) * len(BACKOFF):
-                    raise self._unreachable(errors)
+            if failures % len(self.endpoints) == 0:  # a full round failed: wait a little
                 await trio.sleep(BACKOFF[min(failures // len(self.endpoints) - 1, len(BACKOFF) - 1)])
 
-    async def _watch_stream(self, endpoint: str, from_revision: int, last: int) -> AsyncIterator[StoreEvent | None]:
+    async def _watch_stream(self, endpoint: str, last: int) -> AsyncIterator[StoreEvent | None]:
         """One watch stream on one endpoint: None once etcd confirmed it, then events."""
         assert self._http is not None
         request = {
@@ -404,7 +412,7 @@ class EtcdStore:
         # member closes the connection; one cut off from its leader cancels
         # the watch (hasleader), which ends the stream.
         timeout = httpx.Timeout(self._attempt_timeout, read=None)
-        http_request = self._http.build_request("POST", endpoint + "/v3/watch", json=request, timeout=timeout)
+        http_request = _json_request(self._http, endpoint + "/v3/watch", request, timeout=timeout)
         try:
             response = await self._http.send(http_request, stream=True)
         except httpx.TransportError as exc:
@@ -418,9 +426,9 @@ class EtcdStore:
             async for chunk in chunks:
                 for line in lines.feed(chunk):
                     if len(line) > PARSE_IN_THREAD:  # a backlog of many events: decode it off the loop
-                        items = await trio.to_thread.run_sync(self._watch_line, line, from_revision, last)
+                        items = await trio.to_thread.run_sync(self._watch_line, line, last)
                     else:
-                        items = self._watch_line(line, from_revision, last)
+                        items = self._watch_line(line, last)
                     for item in items:
                         if item is not None:
                             last = item.revision
@@ -430,7 +438,7 @@ class EtcdStore:
         finally:
             await _close_stream(response, chunks)
 
-    def _watch_line(self, line: bytes, from_revision: int, last: int) -> list[StoreEvent | None]:
+    def _watch_line(self, line: bytes, last: int) -> list[StoreEvent | None]:
         """What one message of the watch stream means: None for "created", events, or an error."""
         try:
             message = json.loads(line)
@@ -441,7 +449,7 @@ class EtcdStore:
         result = message.get("result") or {}
         compacted = int(result.get("compact_revision", 0))
         if compacted:
-            raise Compacted(from_revision, compacted)
+            raise Compacted(last, compacted)
         out: list[StoreEvent | None] = [None] if result.get("created") else []
         for raw in result.get("events") or []:
             event = self._event(raw)
@@ -465,6 +473,39 @@ class EtcdStore:
         if kv.get("create_revision") == kv.get("mod_revision"):
             return StoreEvent("ADDED", key, value, revision)
         return StoreEvent("MODIFIED", key, value, revision, prev_value)
+
+
+def _json_request(
+    http: httpx.AsyncClient, url: str, body: dict[str, Any], timeout: httpx.Timeout | None = None
+) -> httpx.Request:
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if timeout is None:
+        request = http.build_request("POST", url, content=data, headers=headers)
+    else:
+        request = http.build_request("POST", url, content=data, headers=headers, timeout=timeout)
+    request.stream = _Body(data)
+    return request
+
+
+class _Body(httpx.AsyncByteStream):
+    """A request body sent without an async generator. httpx's own is one, and
+    a request cancelled or cut off mid-send leaves it unfinished, to be warned
+    about (ResourceWarning) whenever the garbage collector finds it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._sent = False
+
+    def __aiter__(self) -> _Body:
+        self._sent = False
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._sent:
+            raise StopAsyncIteration
+        self._sent = True
+        return self._data
 
 
 async def _close_stream(response: httpx.Response, chunks: AsyncIterator[bytes]) -> None:
