@@ -264,3 +264,29 @@ async def test_a_silent_watch_gives_up_sooner_with_somewhere_else_to_go(hosts, a
         assert await read_timeout(several, timeout_seconds=300) == 60.0
         assert await read_timeout(several, timeout_seconds=300, allow_bookmarks=False) == 330.0
         assert await read_timeout(one, timeout_seconds=300) == 330.0
+
+
+async def test_a_timeout_moves_reads_on_and_surfaces_for_writes(hosts):
+    def hung(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out")
+
+    hosts.failing["a"] = hung
+    async with hosts.client(A, B) as api:
+        await api.list(PODS)
+        assert hosts.take() == [("a", "GET"), ("b", "GET")]
+    async with hosts.client(A, B) as api:
+        with pytest.raises(ApiUnavailable) as info:
+            await api.create(PODS, dict(POD))
+        assert not info.value.unsent
+        assert hosts.take() == [("a", "POST")]
+        assert api.server == B
+
+
+async def test_a_connect_timeout_counts_as_unsent(hosts):
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out")
+
+    hosts.failing["a"] = unreachable
+    async with hosts.client(A, B) as api:
+        await api.create(PODS, dict(POD))
+    assert hosts.take() == [("a", "POST"), ("b", "POST")]
