@@ -63,7 +63,6 @@ class ResourceScreen(Screen[None]):
     DEFAULT_CSS = """
     ResourceScreen #bottom { height: 1; }
     ResourceScreen #promptbar { height: 1; display: none; }
-    ResourceScreen #promptbar.active { display: block; }
     ResourceScreen #prompt-mode { width: auto; padding: 0 0 0 1; text-style: bold; }
     ResourceScreen #prompt { border: none; height: 1; padding: 0; width: 1fr; }
     """
@@ -236,14 +235,15 @@ class ResourceScreen(Screen[None]):
 
     def action_prompt(self, mode: str) -> None:
         self._prompt_mode = mode
-        self.query_one("#prompt-mode", Label).update(mode)
+        label = self.query_one("#prompt-mode", Label)
+        if str(label.content) != mode:
+            label.update(mode)  # its width is its text's: a relayout, so only when it changes
         prompt = self.query_one("#prompt", Input)
         prompt.placeholder = ("pods  no  deploy  rs  ds  svc  ev  ns NAME  ns all  q" if mode == ":"
                               else "text, or -l app=web")
         prompt.value = self.filter if mode == "/" else ""
-        bar = self.query_one("#promptbar")
-        bar.add_class("active")
-        bar.display = True  # now, not at the next style update: focusable at once
+        # Shown by its inline style, not a class: at once (focusable now), and with no style pass over the screen.
+        self.query_one("#promptbar").display = True
         self.query_one(KeyHints).display = False
         # Focus at once (Widget.focus() waits for the message queue): keys typed fast then go straight to the
         # prompt; those already queued for the table, the table hands on (ResourceTable.on_key).
@@ -255,9 +255,7 @@ class ResourceScreen(Screen[None]):
 
     def _close_prompt(self) -> None:
         self._prompt_mode = ""
-        bar = self.query_one("#promptbar")
-        bar.remove_class("active")
-        bar.display = False
+        self.query_one("#promptbar").display = False
         self.query_one(KeyHints).display = True
         self.set_focus(self.table)
 

@@ -5,7 +5,9 @@ a style pass and a relayout of the screen — whenever the screen's bindings
 *may* have changed, which includes every focus change. Opening the ``/``
 prompt and closing it with Esc each moved the focus, so each paid that
 rebuild (tens of milliseconds with 5,000 rows under load). Here the keys it
-would show are compared first; the rebuild happens only when they differ.
+would show are compared first; the rebuild happens only when they differ,
+and not while it is hidden (the prompt takes its line, and the prompt's own
+keys are not the screen's).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class KeyHints(Footer):
         if not (screen.app.app_focus and self.is_attached and screen is self.screen):
             super().bindings_changed(screen)  # Footer's own rules: it does not rebuild then
             return
+        if not self.display:
+            return  # hidden under the prompt (which has keys of its own): the screen's keys come back with it
         hints = shown_hints(screen)
         if hints == self._hints:
             return

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -42,6 +43,19 @@ SCROLL_COLUMNS = 8  # left/right scroll this many cells
 # Colour only adds to the STATUS text; these are ANSI names, so they hold at 16 colours.
 SEVERITY_STYLES: dict[str, Style] = {"error": Style.parse("bold red"), "warn": Style.parse("yellow")}
 HEADER, CURSOR = "resource-table--header", "resource-table--cursor"
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """What drawing any line of the table needs, the same for every line of one render pass."""
+
+    width: int  # a full line, before the sideways crop
+    view: int  # the visible width
+    scroll_x: int
+    scroll_y: int
+    style: Style
+    header: Style
+    cursor: Style
 
 
 def fit(text: str, width: int, right: bool = False) -> str:
@@ -107,6 +121,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._cells: dict[str, tuple[Row, tuple[str, ...]]] = {}
         # key -> (what the line was drawn from, the line at full width); the header is under "".
         self._lines: dict[str, tuple[tuple[object, ...], Strip]] = {}
+        self._frame: _Frame | None = None  # set while render_lines draws
 
     # -- keys typed ahead of the prompt --------------------------------------------
 
@@ -189,18 +204,14 @@ class ResourceTable(ScrollView, can_focus=True):
         """Make the table show ``rows`` in this order, repainting only what changed."""
         focus_key = self.current_key
         shown = self._shown
-        order: list[str] = []
-        changed: list[str] = []
-        for row in rows:
-            order.append(row.key)
-            if shown.get(row.key) is not row:
-                shown[row.key] = row
-                changed.append(row.key)
+        order = [row.key for row in rows]
+        changed = [row for row in rows if shown.get(row.key) is not row]  # comprehensions: 5,000 rows a tick
+        shown.update((row.key, row) for row in changed)
         if order != self._order:
             self._reorder(order)
         else:
-            for key in changed:
-                self._repaint_if_changed(key)
+            for row in changed:
+                self._repaint_if_changed(row.key)
         self._follow(focus_key)
 
     def _repaint_if_changed(self, key: str) -> None:
@@ -321,23 +332,36 @@ class ResourceTable(ScrollView, can_focus=True):
             widths[-1] = max(widths[-1], width - sum(w + 2 for w in widths[:-1]) - 2)
         return widths
 
-    def render_line(self, y: int) -> Strip:
-        width = max(self.virtual_size.width, self.scrollable_content_region.width)
-        scroll_x = int(self.scroll_x)
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual's, with what every line needs (widths, scroll offsets, styles) worked out once for all."""
+        self._frame = self._make_frame()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _make_frame(self) -> _Frame:
         view = self.scrollable_content_region.width
+        return _Frame(width=max(self.virtual_size.width, view), view=view, scroll_x=int(self.scroll_x),
+                      scroll_y=int(self.scroll_y), style=self.rich_style,
+                      header=self.rich_style + self.get_component_rich_style(HEADER),
+                      cursor=self.get_component_rich_style(CURSOR))
+
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame or self._make_frame()
+        left, right = frame.scroll_x, frame.scroll_x + frame.view
         if y == 0:
-            line = self._line("", self._labels, self.rich_style + self.get_component_rich_style(HEADER), width)
-            return line.crop(scroll_x, scroll_x + view)
-        index = int(self.scroll_y) + y - 1
+            return self._line("", self._labels, frame.header, frame.width).crop(left, right)
+        index = frame.scroll_y + y - 1
         if index >= len(self._order):
-            return Strip.blank(view, self.rich_style)
+            return Strip.blank(frame.view, frame.style)
         key = self._order[index]
-        style = self.rich_style
+        style = frame.style
         if index == self.cursor_row:
-            style += self.get_component_rich_style(CURSOR)
+            style += frame.cursor
         severity = self._shown[key].severity
         style += SEVERITY_STYLES.get(severity, Style.null())
-        return self._line(key, self.cells(key), style, width, severity).crop(scroll_x, scroll_x + view)
+        return self._line(key, self.cells(key), style, frame.width, severity).crop(left, right)
 
     def _line(self, key: str, cells: Sequence[str], style: Style, width: int, severity: str = "") -> Strip:
         """The full-width line of ``cells``, from the cache while nothing it is drawn from changed."""
