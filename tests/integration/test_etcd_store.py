@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from contextlib import aclosing
 
 import pytest
@@ -292,6 +293,61 @@ async def test_all_members_down_is_a_store_error_naming_them_then_recovery(etcd_
         assert (event.type, event.revision, event.value) == ("MODIFIED", updated, b"2")
     finally:
         await store.close()
+
+
+async def _serve_lost_answers(port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """A proxy to etcd at ``port`` that passes each request on and lets etcd
+    apply it, then hangs up without the answer: a write whose outcome is unknown."""
+
+    async def handle(client: trio.SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await client.receive_some(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: *(\d+)", head, re.IGNORECASE).group(1))
+        while len(body) < length:
+            body += await client.receive_some(65536)
+        async with await trio.open_tcp_stream("127.0.0.1", port) as upstream:
+            await upstream.send_all(head + b"\r\n\r\n" + body)
+            await upstream.receive_some(65536)  # etcd has answered: the request was applied
+        await client.aclose()
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(handle, listeners)
+
+
+async def test_a_write_whose_answer_is_lost_is_resolved_by_reading_the_key(etcd_single):  # noqa: F811
+    etcd = etcd_single.endpoints[0]
+    direct = EtcdStore([etcd], prefix="/lost")
+    await direct.start()
+
+    async def through_proxy(operation):
+        # A new store each time: its first try goes to the proxy, the retry to etcd itself.
+        store = EtcdStore([f"http://127.0.0.1:{proxy_port}", etcd], prefix="/lost")
+        await store.start()
+        try:
+            return await operation(store)
+        finally:
+            assert store.endpoint == etcd
+            await store.close()
+
+    async with trio.open_nursery() as nursery:
+        proxy_port = await nursery.start(_serve_lost_answers, int(etcd.rsplit(":", 1)[1]))
+        created = await through_proxy(lambda s: s.create("/k", b"v1"))
+        assert (await direct.get("/k")).revision == created
+        updated = await through_proxy(lambda s: s.update("/k", b"v2", created))
+        assert (await direct.get("/k")).revision == updated > created
+        deleted = await through_proxy(lambda s: s.delete("/k", updated))
+        assert deleted > updated and await direct.get("/k") is None
+        # Real conflicts stay conflicts: the key holds someone else's value.
+        theirs = await direct.create("/taken", b"theirs")
+        with pytest.raises(KeyExists):
+            await through_proxy(lambda s: s.create("/taken", b"mine"))
+        with pytest.raises(RevisionMismatch):
+            await through_proxy(lambda s: s.update("/taken", b"mine", theirs - 1))
+        nursery.cancel_scope.cancel()
+    await direct.close()
 
 
 async def test_a_daemon_on_etcd_serves_the_api(etcd_single, tmp_path):  # noqa: F811
