@@ -22,6 +22,7 @@ import trio
 from nodeos.api.store.base import KeyValue
 from nodeos.api.store.etcd_bulk import MAX_BATCH_BYTES, MAX_BATCH_KEYS, EtcdBulkCreate, batches
 from nodeos.api.store.sqlite import SQLiteStore
+from nodeos.api.watchcache import COMPACTION_KEY
 from nodeos.errors import StoreError
 from tests.daemon import Daemon, free_port
 from tests.etcd import EtcdCluster
@@ -290,3 +291,23 @@ def test_batches_respect_etcd_limits():
     large = [KeyValue(f"/k{i}", b"v" * (MAX_BATCH_BYTES // 3), 0) for i in range(7)]
     assert [len(b) for b in batches(large)] == [2, 2, 2, 1]
     assert [kv for b in batches(large) for kv in b] == large
+
+
+def test_the_source_compaction_record_is_not_copied(tmp_path, etcd):
+    """It names a revision of the source's numbering; in the target it would hide the target's own compactions."""
+    endpoint, prefix = etcd.endpoints[0], unique_prefix()
+    source = tmp_path / "store.db"
+
+    async def fill() -> None:
+        store = SQLiteStore(source)
+        await store.start()
+        await store.create("/core/namespaces/a", b'{"metadata":{"name":"a"}}')
+        await store.create(COMPACTION_KEY, b'{"revision":1}')
+        await store.close()
+
+    trio.run(fill)
+    result = migrate("--from", "sqlite", "--to", "etcd", "--sqlite", str(source), "--etcd-endpoints", endpoint,
+                     "--etcd-prefix", prefix)
+    assert result.returncode == 0, result.stderr
+    assert "copied and verified 1 keys" in result.stdout
+    assert list(etcd_keys(endpoint, prefix + "/")) == [f"{prefix}/core/namespaces/a"]

@@ -14,6 +14,10 @@ interface only, so it knows no backend's format:
   a store on purpose is one command the refusal spells out;
 - a SQLite store must not be open in a running daemon (``sqlite_in_use``): a
   daemon keeps writing what the copy has already read;
+- the source's compaction record (``watchcache.COMPACTION_KEY``) is not
+  copied: it names a revision of the source's history, which means nothing
+  in the target's numbering (a record ahead of the target's revisions would
+  keep the target's masters from recording their own compactions);
 - the copy ends by listing both stores again and comparing counts per
   resource and a checksum of every key and value; any difference (a write
   that raced the copy, a lost create) is an error, never a success.
@@ -43,6 +47,7 @@ from nodeos.api.store.base import KeyValue, Store
 from nodeos.api.store.etcd import EtcdStore, EtcdTLS
 from nodeos.api.store.etcd_bulk import EtcdBulkCreate, batches
 from nodeos.api.store.sqlite import SQLiteStore
+from nodeos.api.watchcache import COMPACTION_KEY
 from nodeos.errors import NodeosError, StoreError
 
 Backend = Literal["sqlite", "etcd"]
@@ -51,6 +56,7 @@ CONCURRENCY = 64  # creates in flight into SQLite, whose group commit then write
 ETCD_CONCURRENCY = 8  # transactions of up to MAX_BATCH_KEYS keys in flight into etcd
 TIMEOUT = 30.0  # seconds any one call to a store may take before the migration gives up
 PROGRESS_EVERY = 1.0  # seconds between progress reports
+NOT_COPIED = frozenset({COMPACTION_KEY})  # records of the source's history, meaningless in the target
 
 
 class MigrationError(NodeosError):
@@ -115,7 +121,7 @@ async def migrate(source: StoreSpec, target: StoreSpec, *, concurrency: int | No
     src = _Side(source, source.open(timeout), timeout)
     await src.start()
     try:
-        items, _ = await src.list("")
+        items = _copied(await src.list(""))
         if not items:
             raise MigrationError(f"the source {source.describe()} is empty: nothing to migrate "
                                  "(is it the right data dir, endpoints and prefix?)")
@@ -330,16 +336,21 @@ def _first_migration_error(group: BaseExceptionGroup) -> MigrationError | None:
 async def _verify(items: list[KeyValue], src: _Side, dst: _Side) -> Summary:
     """Both stores, listed again, hold exactly ``items``: same keys, same values."""
     want = counts(items), checksum(items)
-    copied, _ = await dst.list("")
+    copied = _copied(await dst.list(""))
     if (counts(copied), checksum(copied)) != want:
         raise MigrationError(f"verification failed: the target {dst.spec.describe()} differs from what was "
                              f"read ({_difference(items, copied)}); it holds a partial copy, clear it and rerun")
-    again, _ = await src.list("")
+    again = _copied(await src.list(""))
     if checksum(again) != want[1]:
         raise MigrationError(f"the source {src.spec.describe()} changed during the copy "
                              f"({_difference(items, again)}): is a daemon running on it? Stop it, clear the "
                              f"target and rerun")
     return Summary(per_resource=want[0], checksum=want[1])
+
+
+def _copied(listing: tuple[list[KeyValue], int]) -> list[KeyValue]:
+    """What a migration copies of a store's listing: every key but the source's own history records."""
+    return [kv for kv in listing[0] if kv.key not in NOT_COPIED]
 
 
 def resource_of(key: str) -> str:
