@@ -34,7 +34,10 @@ Design notes
   mod_revision``; for a delete, the key being gone. A concurrent writer storing
   byte-identical bytes in that same second is indistinguishable, and harmless.
   Failures that provably never reached etcd (connection refused, "no leader")
-  are retried without any doubt.
+  are retried without any doubt. Left open, as in etcd's own clients: a key
+  created by the first try and deleted by someone else before the retry is
+  created again; an unconditional delete (no ``expected_revision``; the API
+  always passes one) re-issued may delete a key re-created in between.
 - **Watch.** One streaming ``POST /v3/watch`` over the whole prefix, with
   ``prev_kv`` so DELETED carries the last value. When the stream breaks (its
   member died or lost its leader: the ``hasleader`` metadata makes etcd cancel
