@@ -1,8 +1,9 @@
 """Copy every key of one store into another, empty one: ``nodeos store migrate``.
 
 It is how a single-master cluster on SQLite moves to etcd (and back: the copy
-is symmetrical, so it round-trips). The copy goes through the ``Store``
-interface only, so it knows no backend's format:
+is symmetrical, so it round-trips). Reading, the emptiness check and the
+verification go through the ``Store`` interface, and so do writes into
+SQLite; writes into etcd go in transactions of many keys (see below):
 
 - values are stored without ``resourceVersion`` (see ``base``), so they are
   copied byte for byte; the target gives every key a new revision. Clients
@@ -30,13 +31,12 @@ proposal per key made 10,000 objects take half a minute.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -277,7 +277,7 @@ class _Side:
                                  "and rerun") from exc
 
     async def close(self) -> None:
-        with trio.CancelScope(shield=True), contextlib.suppress(StoreError, OSError):
+        with trio.CancelScope(shield=True), suppress(StoreError, OSError):
             await self.store.close()
 
     def _reason(self, exc: BaseException) -> str:
