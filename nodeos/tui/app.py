@@ -11,6 +11,7 @@ thread) talks to the server; screens read the store and ask the feed to act.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from nodeos.tui.data.store import Store
 from nodeos.tui.terminal import EscapeDriver, set_escape_delay
 
 TITLE = "nodeos dashboard"
+TICKS_KEPT = 1000
 COLLECT_SECONDS = 0.5  # how often the app looks whether a full garbage collection is due (collector.py)
 
 
@@ -46,6 +48,7 @@ class DashboardApp(App[None]):
         self.now = now
         self._start = (namespace, view)
         self.collector = Collector()
+        self.tick_seconds: deque[float] = deque(maxlen=TICKS_KEPT)  # the main screen's recent tick durations
 
     def get_driver_class(self) -> type[Driver]:
         """In a terminal (Textual's Linux driver), ours: Esc answered after 50 ms or ESCDELAY (see terminal.py)."""

@@ -90,7 +90,8 @@ def run_dashboard(server: str, arrived_file: Path, profile: Path | None = None) 
             cProfile.runctx("app.run()", globals(), {"app": app}, str(profile))
     finally:
         feed.stop()
-        arrived_file.with_name("gc.json").write_text(json.dumps(pauses))
+        ticks = [round(seconds * 1e3, 2) for seconds in app.tick_seconds]
+        arrived_file.with_name("gc.json").write_text(json.dumps({**pauses, "tick": ticks}))
 
 
 def _gc_pauses() -> dict[str, list[float]]:
@@ -214,7 +215,8 @@ def wait_until(tmux: Tmux, done: Callable[[Screen], bool], timeout: float) -> tu
         if done(screen):
             return seen, screen
         if seen > deadline:
-            raise TimeoutError(screen.text)
+            time.sleep(1.0)  # and a second look: a screen that stays wrong, or one caught mid-frame?
+            raise TimeoutError(f"{screen.text}\n--- one second later ---\n{Screen.parse(tmux.capture()).text}")
 
 
 # -- the keys ------------------------------------------------------------------------------------------
@@ -299,8 +301,10 @@ def measure(url: str, pods: int, rate: float, seconds: float, patch: str, workdi
         tmux.kill()
     gc_file = workdir / "gc.json"
     if gc_file.exists():
-        figures["gc_ms"] = {generation: _stats("ms", pauses) | {"count": len(pauses)}
-                            for generation, pauses in json.loads(gc_file.read_text()).items() if pauses}
+        pauses = json.loads(gc_file.read_text())
+        ticks = pauses.pop("tick")
+        figures["tick_ms"] = _stats("ms", ticks) | {"count": len(ticks)}
+        figures["gc_ms"] = {gen: _stats("ms", ms) | {"count": len(ms)} for gen, ms in pauses.items() if ms}
     every = [s * 1e3 for values in latencies.values() for s in values]
     figures.update(patch=patch, patches=patches, keys=len(every), **_stats("key_ms", every))
     figures["per_key"] = {label: _stats("ms", [s * 1e3 for s in values]) for label, values in latencies.items()}
@@ -335,6 +339,13 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
         ("key -> effect painted p50 / p99 / max",
          f"{figures.get('key_ms_p50')} / {figures.get('key_ms_p99')} / {figures.get('key_ms_max')} ms"),
     ]
+    tick = figures.get("tick_ms") or {}
+    if tick.get("count"):
+        rows.append((f"UI tick (changes applied), {tick['count']} ticks, p50 / p99 / max",
+                     f"{tick['ms_p50']} / {tick['ms_p99']} / {tick['ms_max']} ms"))
+    for generation, stats in (figures.get("gc_ms") or {}).items():
+        rows.append((f"gc generation {generation}: {stats['count']} collections, p50 / p99 / max",
+                     f"{stats['ms_p50']} / {stats['ms_p99']} / {stats['ms_max']} ms"))
     for label, stats in figures["per_key"].items():
         if stats:
             rows.append((f"  {label}", f"{stats['ms_p50']} / {stats['ms_p99']} / {stats['ms_max']} ms"))
