@@ -149,3 +149,42 @@ def test_keys_typed_ahead_of_the_prompt_go_into_it() -> None:
         assert screen.filter == "wor" and screen.view == "nodes"
 
     run(scenario)
+
+
+def test_the_prompt_takes_the_key_hints_line_and_nothing_is_rebuilt():
+    from nodeos.tui.keyhints import KeyHints
+
+    async def scenario(app, pilot, screen) -> None:
+        hints = screen.query_one(KeyHints)
+        height, rebuilds = screen.table.size.height, hints.rebuilds
+        await pilot.press("slash")
+        assert not hints.display and screen.query_one("#promptbar").display
+        assert screen.table.size.height == height  # no row less: nothing to re-show
+        await pilot.press("w", "e", "escape")
+        await pilot.pause(0.1)
+        assert hints.display and not screen.query_one("#promptbar").display
+        assert screen.table.size.height == height and screen.filter == ""
+        assert hints.rebuilds == rebuilds  # the same keys: Textual's Footer would have rebuilt twice
+        await pilot.press("2")  # nodes: other keys (cordon, drain...)
+        await pilot.pause(0.1)
+        assert hints.rebuilds == rebuilds + 1
+    run(scenario)
+
+
+def test_cells_are_made_only_for_the_lines_drawn(monkeypatch):
+    import nodeos.tui.table as table_module
+    store = fixed_store()
+    for index in range(2000):
+        store.put("Pod", pod(f"many-{index:04d}"))
+    made: list[str] = []
+    real = table_module.cells_at
+    monkeypatch.setattr(table_module, "cells_at", lambda row, now: (made.append(row.key), real(row, now))[1])
+
+    async def scenario(app, pilot, screen) -> None:
+        await pilot.pause(0.1)
+        made.clear()
+        await pilot.press("slash", "9", "escape")  # 2,000 rows out and back in
+        await pilot.pause(0.1)
+        assert len(screen.table.keys) > 2000
+        assert 0 < len(made) < 3 * 24  # the lines on screen, not 2,000
+    run(scenario, store)

@@ -277,3 +277,59 @@ def test_store_is_a_snapshot_and_counts_versions():
     assert store.connected and store.error == ""
     store.set_connected(False, "refused")
     assert not store.connected and store.error == "refused"
+
+
+def _changed(cache: RowCache, store: Store) -> None:
+    cache.update(store, store.take_changes().get("Pod", set()))
+
+
+def test_a_kept_selection_takes_changes_that_move_no_row_in_place():
+    store = store_with("Pod", *(pod(f"p{i:02}", restarts=i % 3) for i in range(20)))
+    store.take_changes()
+    cache = RowCache("pods")
+    cache.update(store)
+    by_name = cache.select(Query("pods"))
+    assert cache.sorts == 1
+    store.put("Pod", pod("p05", restarts=7, labels={"tick": "1"}))  # NAME order: nothing moves
+    _changed(cache, store)
+    rows = cache.select(Query("pods"))
+    assert cache.sorts == 1 and names(rows) == names(by_name)
+    assert rows[5].cells[4] == "7"  # the new row, in place
+    assert cache.select(Query("pods"), "RESTARTS", True)[0].key == "default/p05"
+    assert cache.sorts == 2
+    store.put("Pod", pod("p06", restarts=9))  # moves under RESTARTS: that selection is sorted again
+    _changed(cache, store)
+    assert names(cache.select(Query("pods"), "RESTARTS", True))[:2] == ["default/p06", "default/p05"]
+    assert cache.sorts == 3
+    assert cache.select(Query("pods"))[6].cells[4] == "9" and cache.sorts == 3  # NAME kept it in place
+
+
+def test_a_kept_selection_follows_rows_into_and_out_of_its_filter():
+    store = store_with("Pod", *(pod(f"p{i:02}") for i in range(10)))
+    store.take_changes()
+    cache = RowCache("pods")
+    cache.update(store)
+    crashing = Query("pods", text="crashloop")
+    assert cache.select(crashing) == []
+    store.put("Pod", pod("p03", waiting="CrashLoopBackOff"))
+    _changed(cache, store)
+    assert names(cache.select(crashing)) == ["default/p03"]
+    store.put("Pod", pod("p04", ns="other"))  # a new row outside the filter: the selection still holds
+    _changed(cache, store)
+    sorts = cache.sorts
+    assert names(cache.select(crashing)) == ["default/p03"] and cache.sorts == sorts
+    store.remove("Pod", "default/p03")
+    _changed(cache, store)
+    assert cache.select(crashing) == []
+    assert len(cache.select(Query("pods"))) == 10  # p03 gone, other/p04 added
+
+
+def test_going_back_to_the_unfiltered_view_sorts_nothing():
+    store = store_with("Pod", *(pod(f"p{i:02}") for i in range(30)))
+    cache = RowCache("pods")
+    cache.update(store)
+    cache.select(Query("pods"))
+    cache.select(Query("pods", text="p1"))
+    cache.select(Query("pods", text="p1", labels=""))
+    sorts = cache.sorts
+    assert len(cache.select(Query("pods"))) == 30 and cache.sorts == sorts  # Esc: the kept selection
