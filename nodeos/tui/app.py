@@ -48,7 +48,7 @@ class DashboardApp(App[None]):
         self.now = now
         self._start = (namespace, view)
         self.collector = Collector()
-        self.tick_seconds: deque[float] = deque(maxlen=TICKS_KEPT)  # the main screen's recent tick durations
+        self.ticks: deque[tuple[float, float]] = deque(maxlen=TICKS_KEPT)  # the main screen's: (epoch, seconds)
 
     def get_driver_class(self) -> type[Driver]:
         """In a terminal (Textual's Linux driver), ours: Esc answered after 50 ms or ESCDELAY (see terminal.py)."""
