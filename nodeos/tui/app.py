@@ -51,7 +51,7 @@ class DashboardApp(App[None]):
         self.ticks: deque[tuple[float, float]] = deque(maxlen=TICKS_KEPT)  # the main screen's: (epoch, seconds)
 
     def get_driver_class(self) -> type[Driver]:
-        """In a terminal (Textual's Linux driver), ours: Esc answered after 50 ms or ESCDELAY (see terminal.py)."""
+        """In a terminal (Textual's Linux driver), ours: Esc answered after 25 ms or ESCDELAY (see terminal.py)."""
         driver = super().get_driver_class()
         if driver is LinuxDriver:
             set_escape_delay()

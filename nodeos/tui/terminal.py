@@ -4,13 +4,19 @@ A terminal sends Esc alone for the key, and Esc followed by more bytes for an
 arrow or function key (``ESC [ A``). The only way to tell them apart is to wait
 for more bytes: Textual waits ``ESCDELAY`` milliseconds (100 by default).
 
-- **How long.** 50 ms here, the default of neovim's ``ttimeoutlen``: Esc
-  clears the filter and closes prompts, so its wait is felt on every use.
-  The risk is SSH splitting an arrow key's bytes across packets more than
-  50 ms apart, which would read as Esc then ``[A`` typed; a key's bytes are
-  written in one ``write()`` and travel in one packet, so that takes a
-  stalling link. Whoever has such a link sets ``ESCDELAY`` (milliseconds, as
-  for ncurses and Textual), and their value wins.
+- **How long.** 25 ms here. Esc clears the filter and closes prompts, so
+  its wait is felt on every use, and it counts against the dashboard's
+  100 ms budget per key: with neovim's 50 ms (its ``ttimeoutlen``) the
+  benchmark's Esc took 75-80 ms at p50 and 92-101 ms at p99, the rest being
+  the terminal's transport and one repaint of 5,000 rows' table. The risk of
+  a short wait is an arrow key's bytes (``ESC [ A``) arriving more than 25 ms
+  apart, read as Esc then ``[A`` typed. A terminal writes a key's bytes in
+  one ``write()``, and SSH carries them in one channel message that sshd
+  writes to the pty in one piece, so a split takes a stall in the middle of
+  one write (a serial line, a multiplexer cutting reads); tmux users commonly
+  run with ``escape-time`` 5 to 20 ms for the same reason. Whoever has such a
+  link sets ``ESCDELAY`` (milliseconds, as for ncurses and Textual): their
+  value wins, ``ESCDELAY=50`` gives neovim's wait, ``ESCDELAY=100`` Textual's.
 - **Answered when the wait is over.** Textual's Linux driver polls its input
   with a fixed 100 ms ``select`` and looks at the Esc timer only after it:
   a lone Esc was answered 100 to 200 ms after it arrived (the timer, then the
@@ -32,7 +38,7 @@ from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
-ESCAPE_DELAY_MS = 50  # neovim's ttimeoutlen; a user's ESCDELAY wins
+ESCAPE_DELAY_MS = 25  # half neovim's ttimeoutlen (see above); a user's ESCDELAY wins
 POLL_SECONDS = 0.1  # Textual's own input poll, kept when no Esc is pending (it bounds how soon exit is seen)
 
 

@@ -26,8 +26,12 @@ Figures:
   a character, ``esc``, ``o``; each is timed from ``send-keys`` to its
   effect on screen (cursor on another row, prompt open, filter in the
   header, prompt closed, sort column changed). p50/p99/max overall and per
-  key. ``esc`` includes Textual's ESCDELAY (100 ms by default): a terminal
-  cannot tell a lone Esc from the start of an escape sequence sooner.
+  key. ``esc`` includes the escape delay (the dashboard's 25 ms, or
+  ESCDELAY if set in this environment): a terminal cannot tell a lone Esc
+  from the start of an escape sequence sooner.
+- **the dashboard's own figures**, written when it quits: how long its UI
+  ticks (the store's changes applied) took while the load ran, and its
+  garbage collections' pauses per generation.
 
 Prints a table, then one JSON line of the figures. Not a test: nothing asserts.
 """
