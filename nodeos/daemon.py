@@ -8,7 +8,8 @@ before the scheduler starts" is plain code rather than a retry loop.
 
 Each runs under ``supervise``: a crash is logged and the component restarted
 with exponential backoff, and the other components never notice. SIGTERM and
-SIGINT cancel the nursery; each component cleans up in its own ``finally``.
+SIGINT stop the components in reverse start order, each cleaning up in its
+own ``finally``.
 
 Roles. "master" runs the control plane: the API server, then the scheduler
 and the controller manager, each a client of the local API over loopback
@@ -230,14 +231,43 @@ async def run_daemon(
     """
     components = _components(config)
     await _prepare_data_dir(config)
+    stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        await nursery.start(_cancel_on_signal, nursery.cancel_scope)
-        for name, component in components:
-            await nursery.start(supervise, name, partial(component, config))
+        await nursery.start(_stop_on_signal, stop, nursery.cancel_scope)
+        running = [await nursery.start(_stoppable, name, partial(component, config))
+                   for name, component in components]
         log.info("node %s (role %s) is up: %s", config.node.name, config.node.role,
                  ", ".join(name for name, _ in components))
         task_status.started()
+        await stop.wait()
+        for component in reversed(running):
+            await component.stop()
+        nursery.cancel_scope.cancel()
     log.info("node %s stopped", config.node.name)
+
+
+class _Running:
+    """A started component that can be stopped on its own, and waited for."""
+
+    def __init__(self, scope: trio.CancelScope) -> None:
+        self.scope = scope
+        self.finished = trio.Event()
+
+    async def stop(self) -> None:
+        self.scope.cancel()
+        await self.finished.wait()
+
+
+async def _stoppable(name: str, fn: Component, *, task_status: trio.TaskStatus[_Running]) -> None:
+    """``supervise(name, fn)`` in a scope of its own, so that the daemon stops components one by one."""
+    running = _Running(trio.CancelScope())
+    try:
+        with running.scope:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(supervise, name, fn)
+                task_status.started(running)
+    finally:
+        running.finished.set()
 
 
 def _components(config: Config) -> tuple[tuple[str, Component], ...]:
@@ -283,13 +313,23 @@ def _source(config: Config) -> str:
     return str(config.source) if config.source else "<config>"
 
 
-async def _cancel_on_signal(
-    scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+async def _stop_on_signal(
+    stop: trio.Event, scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Cancel ``scope`` on the first SIGTERM or SIGINT: that is how the daemon stops cleanly."""
+    """The first SIGTERM or SIGINT stops the components in reverse start order; a second cancels all at once.
+
+    Reverse order because each component relies on those started before it:
+    the API server must stop before the etcd member it stores in, or its last
+    requests fail against a closing member (and the daemon exits 1).
+    """
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
         async for signum in signals:
-            log.info("%s: stopping", signal.Signals(signum).name)
-            scope.cancel()
-            return
+            name = signal.Signals(signum).name
+            if not stop.is_set():
+                log.info("%s: stopping", name)
+                stop.set()
+            else:
+                log.warning("%s again: stopping everything at once", name)
+                scope.cancel()
+                return

@@ -104,21 +104,24 @@ async def test_backoff_starts_over_after_a_long_run(autojump_clock):
     assert gaps[:5] == [1, 2, 4, 60 + 1, 2]
 
 
-def fake_component(name: str, events: list[str]):
+def fake_component(name: str, events: list[str], cleanup_seconds: float = 0.0):
     async def component(config, *, task_status=trio.TASK_STATUS_IGNORED):
         events.append(f"{name} started")
         task_status.started()
         try:
             await trio.sleep_forever()
         finally:
+            with trio.CancelScope(shield=True):  # as the API server finishes its requests
+                await trio.sleep(cleanup_seconds)
             events.append(f"{name} stopped")
     return component
 
 
-async def test_run_daemon_starts_in_order_and_stops_on_sigterm(tmp_path, monkeypatch, caplog):
+async def test_run_daemon_starts_in_order_and_stops_in_reverse_on_sigterm(tmp_path, monkeypatch, caplog):
+    """b (the API server) finishes its cleanup before a (the etcd it stores in) is told to stop."""
     caplog.set_level(logging.INFO)
     events: list[str] = []
-    roles = {"master": (("a", fake_component("a", events)), ("b", fake_component("b", events)))}
+    roles = {"master": (("a", fake_component("a", events)), ("b", fake_component("b", events, 0.2)))}
     monkeypatch.setattr(daemon, "ROLES", roles)
     config = default_config(node={"role": "master", "data_dir": tmp_path / "data"})
     with trio.fail_after(10):
@@ -127,8 +130,23 @@ async def test_run_daemon_starts_in_order_and_stops_on_sigterm(tmp_path, monkeyp
             assert events == ["a started", "b started"]
             assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
             os.kill(os.getpid(), signal.SIGTERM)
-    assert sorted(events[2:]) == ["a stopped", "b stopped"]
+    assert events[2:] == ["b stopped", "a stopped"]
     assert "SIGTERM: stopping" in caplog.text
+
+
+async def test_a_second_sigterm_stops_everything_at_once(tmp_path, monkeypatch, caplog):
+    events: list[str] = []
+    roles = {"master": (("a", fake_component("a", events)), ("b", fake_component("b", events, 1)))}
+    monkeypatch.setattr(daemon, "ROLES", roles)
+    config = default_config(node={"role": "master", "data_dir": tmp_path / "data"})
+    with trio.fail_after(3):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_daemon, config)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await trio.sleep(0.2)  # b is in its 1 s cleanup
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert events[2:] == ["a stopped", "b stopped"]  # a did not wait for b
+    assert "SIGTERM again: stopping everything at once" in caplog.text
 
 
 async def test_disabling_everything_a_role_runs_is_refused(tmp_path):
