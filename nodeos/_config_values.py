@@ -103,7 +103,9 @@ def role(value: str) -> str:
 
 
 # Components a node may be told not to run; the API server is what every master is for.
-DISABLEABLE = ("scheduler", "controller-manager", "agent")
+DISABLEABLE = ("scheduler", "controller-manager", "agent", "overlay", "proxy", "dns")
+PROXY_MODES = ("nftables", "userspace")
+OVERLAY_BACKENDS = ("vxlan", "none")
 
 
 def disable(value: list[Any]) -> tuple[str, ...]:
@@ -286,6 +288,45 @@ def host_ip(value: str) -> str:
     if ip.is_unspecified or ip.is_multicast:
         raise ValueError(f"{quote(value)} cannot be a node's address")
     return str(ip)
+
+
+def proxy_mode(value: str) -> str:
+    return _one_of(value, PROXY_MODES, "proxy mode")
+
+
+def overlay_backend(value: str) -> str:
+    return _one_of(value, OVERLAY_BACKENDS, "network backend")
+
+
+def _one_of(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{quote(value)} is not a known {what}; use {' or '.join(quote(a) for a in allowed)}")
+    return value
+
+
+def vni(value: int) -> int:
+    if not 1 <= value <= 16_777_215:  # 24 bits
+        raise ValueError(f"{value} is out of range 1-16777215 (a VXLAN network identifier is 24 bits)")
+    return value
+
+
+def mtu(value: int) -> int:
+    if value != 0 and not 576 <= value <= 65535:
+        raise ValueError(f"{value} is out of range 576-65535 (or 0: the underlay's MTU minus 50)")
+    return value
+
+
+def dns_domain(value: str) -> str:
+    if not _DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError(f"{quote(value)} is not a DNS domain (e.g. \"cluster.local\")")
+    return value
+
+
+def nameservers(value: list[Any]) -> tuple[str, ...]:
+    for item in value:
+        if not isinstance(item, str) or not _is_ipv4(item.rpartition(":")[0] if item.count(":") == 1 else item):
+            raise ValueError(f"{quote(item)} is not an IPv4 address (optionally with :port)")
+    return tuple(value)
 
 
 def port(value: int) -> int:

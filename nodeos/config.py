@@ -44,6 +44,16 @@ a valid master node):
     peer_listen = "127.0.0.1:2380"     # etcd's peer URL, always TLS from the cluster CA
     advertise_address = "10.0.0.1"     # the address other members reach; default: peer_listen's host
     client_tls = false                 # serve clients over TLS with client certificates too
+    [network]                          # the overlay between nodes (worker and all roles)
+    backend = "vxlan"                  # or "none": no overlay (one node, or routes made by the operator)
+    vni = 1                            # the VXLAN network identifier, the same on every node
+    port = 8472                        # the VXLAN UDP port (Linux' and flannel's default)
+    mtu = 0                            # the pods' MTU; 0: the underlay interface's MTU minus 50
+    [proxy]
+    mode = "nftables"                  # or "userspace": a trio TCP/UDP proxy per Service port
+    [dns]
+    domain = "cluster.local"           # <service>.<namespace>.svc.<domain>
+    upstream = []                      # resolvers for other names; default: the host's /etc/resolv.conf
 
 Why a table of keys rather than hand-written parsing: every key is read,
 type-checked, defaulted and reported the same way, and an error always names
@@ -83,9 +93,12 @@ __all__ = [
     "ClusterConfig",
     "Config",
     "ControllersConfig",
+    "DnsConfig",
     "EtcdConfig",
+    "NetworkConfig",
     "NodeConfig",
     "PodmanConfig",
+    "ProxyConfig",
     "StoreConfig",
     "build",
     "default_config",
@@ -171,6 +184,27 @@ class EtcdConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """The VXLAN overlay (nodeos.network.overlay): flannel's vxlan backend, without kernel learning."""
+
+    backend: str = "vxlan"
+    vni: int = 1
+    port: int = 8472
+    mtu: int = 0  # 0: the underlay interface's MTU minus VXLAN's 50 bytes
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    mode: str = "nftables"  # or "userspace"
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    domain: str = "cluster.local"
+    upstream: tuple[str, ...] = ()  # () : the host's /etc/resolv.conf nameservers
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeConfig
     api: ApiConfig
@@ -180,6 +214,9 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     podman: PodmanConfig = field(default_factory=PodmanConfig)
     etcd: EtcdConfig = field(default_factory=EtcdConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
     source: Path | None = None  # the file it was loaded from; None when built in code
 
 
@@ -252,6 +289,19 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("peer_listen", values.address, "127.0.0.1:2380"),
         _Key("advertise_address", values.host_ip, None),
         _Key("client_tls", bool, False, bool),
+    )),
+    "network": (NetworkConfig, (
+        _Key("backend", values.overlay_backend, "vxlan"),
+        _Key("vni", values.vni, 1, int),
+        _Key("port", values.port, 8472, int),
+        _Key("mtu", values.mtu, 0, int),
+    )),
+    "proxy": (ProxyConfig, (
+        _Key("mode", values.proxy_mode, "nftables"),
+    )),
+    "dns": (DnsConfig, (
+        _Key("domain", values.dns_domain, "cluster.local"),
+        _Key("upstream", values.nameservers, lambda: [], list),
     )),
 }
 

@@ -155,13 +155,48 @@ async def _simulated_agent(config: Config, api: ApiClient, roles: tuple[str, ...
     await node.run(task_status=task_status)
 
 
-# What each role runs, in start order. Later issues add the service proxy and overlay to NODE.
+async def overlay(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """The VXLAN overlay to the other nodes' pods (``[network]``)."""
+    from nodeos.network.overlay import run_overlay
+
+    await _node_network(config, "overlay", run_overlay, task_status)
+
+
+async def proxy(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """The Service proxy (``[proxy] mode``): nftables rules, or a userspace proxy."""
+    from nodeos.network.proxy import run_proxy
+
+    await _node_network(config, "proxy", run_proxy, task_status)
+
+
+async def cluster_dns(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """The node's DNS server for Service names (``[dns]``), the pods' resolver."""
+    from nodeos.network.dns import run_dns
+
+    await _node_network(config, "dns", run_dns, task_status)
+
+
+# run(config, api, *, task_status): a node network component, given its API client.
+NetworkComponent = Callable[..., Awaitable[object]]
+
+
+async def _node_network(config: Config, component: str, run: NetworkComponent,
+                        task_status: trio.TaskStatus[None]) -> None:
+    servers = _node_servers(config)
+    async with _client(servers[0], component, servers) as api:
+        await run(config, api, task_status=task_status)
+
+
+# What each role runs, in start order.
 CONTROL_PLANE: tuple[tuple[str, Component], ...] = (
     ("api", api_server),
     ("scheduler", scheduler),
     ("controller-manager", controller_manager),
 )
-NODE: tuple[tuple[str, Component], ...] = (("agent", agent),)
+NODE: tuple[tuple[str, Component], ...] = (("agent", agent), ("overlay", overlay), ("proxy", proxy),
+                                           ("dns", cluster_dns))
+# Not run on simulated nodes: they run no pods to route to, and many of them share one host.
+NODE_NETWORK = ("overlay", "proxy", "dns")
 ETCD: tuple[tuple[str, Component], ...] = (("etcd", managed_etcd),)  # first, with [etcd] managed
 ROLES: dict[str, tuple[tuple[str, Component], ...]] = {
     "master": CONTROL_PLANE,
@@ -277,6 +312,10 @@ def _components(config: Config) -> tuple[tuple[str, Component], ...]:
     if disabled:
         log.info("[node] disable: not running %s", ", ".join(disabled))
         components = tuple(c for c in components if c[0] not in disabled)
+    if config.agent.runtime == "simulated":
+        components = tuple(c for c in components if c[0] not in NODE_NETWORK)
+    if config.network.backend == "none":
+        components = tuple(c for c in components if c[0] != "overlay")
     if not components:
         raise ConfigError(f"{_source(config)}: [node] disable: leaves role \"{role}\" nothing to run")
     if config.etcd.managed:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from nodeos.daemon import NODE_NETWORK
 from tests.daemon import READY_TIMEOUT, Daemon, free_port, node_is_ready
 from tests.podman import CONTAINERS_CONF, remove_labelled
 from tests.waiting import poll
@@ -26,15 +27,22 @@ POD_TIMEOUT = 60.0
 class PodmanNode:
     """A real all-in-one node; see the module docstring."""
 
-    def __init__(self, workdir: Path, podman_socket: Path, *, name: str | None = None, manage: bool = False) -> None:
-        """``manage``: the daemon starts (and supervises) its own Podman service on ``podman_socket``."""
+    def __init__(self, workdir: Path, podman_socket: Path, *, name: str | None = None, manage: bool = False,
+                 network: bool = False) -> None:
+        """``manage``: the daemon starts (and supervises) its own Podman service on ``podman_socket``.
+
+        ``network``: also run the overlay, the Service proxy and the DNS in this
+        host's own network namespace (off by default: they change the host's
+        nftables and links, which only the networking tests should).
+        """
         self.name = name or f"node-{uuid.uuid4().hex[:6]}"
         self.agent_port = free_port()
         self.podman_socket = podman_socket
         config = (f'[agent]\naddress = "127.0.0.1"\nport = {self.agent_port}\nheartbeat_seconds = 1\n'
                   f'[podman]\nsocket = "{podman_socket}"\nmanage = {str(manage).lower()}\n'
                   f'containers_conf = "{CONTAINERS_CONF}"\n')
-        self.daemon = Daemon(workdir, role="all", name=self.name, disable=(), extra_config=config)
+        disable = () if network else NODE_NETWORK
+        self.daemon = Daemon(workdir, role="all", name=self.name, disable=disable, extra_config=config)
         self.namespaces: list[str] = []
 
     @property
