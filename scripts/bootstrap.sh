@@ -36,6 +36,14 @@ ensure_podman() {
     if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 }
 
+# nftables and iproute2: the Service proxy's rules, the overlay's and the sandbox's links and namespaces.
+ensure_network_tools() {
+    local missing=()
+    command -v nft >/dev/null || missing+=(nftables)
+    command -v ip >/dev/null || missing+=(iproute2)
+    if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+}
+
 # A Python 3.11+ that can make a venv with pip (Debian splits venv out).
 ensure_python() {
     if ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
