@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 
 ensure_python
+ensure_network_tools
 ensure_podman
 ensure_venv
 # The demo's image, built from Debian's busybox-static: these machines pull from no registry.
