@@ -1,0 +1,9 @@
+"""`nodeos doctor` — being written (issue 5)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subparsers.add_parser("doctor", help="(not yet)")
