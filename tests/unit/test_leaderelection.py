@@ -86,6 +86,22 @@ async def test_an_unreleased_lease_is_taken_over_only_after_it_expires(api):
     assert leaders.history == ["b"]
 
 
+async def test_a_standby_takes_over_when_the_lease_runs_out_not_at_its_next_retry(api):
+    """Tries at 0 s and 2 s see a live Lease; the next try is at its expiry (3 s), not at 4 s."""
+    now = trio.current_time()
+    await api.create(LEASES, {"metadata": {"name": "ctl", "namespace": "kube-system"},
+                              "spec": {"holderIdentity": "killed", "leaseDurationSeconds": 3,
+                                       "renewTime": _micro_time(), "leaseTransitions": 1}})
+    leaders = Leaders()
+    durations = {"lease_duration": 15, "renew_deadline": 2.5, "retry_period": 2}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(candidate, api, "b", leaders, durations)
+        await leaders.wait_for_leader(timeout=6)
+        waited = trio.current_time() - now
+        nursery.cancel_scope.cancel()
+    assert 2.9 <= waited < 3.6
+
+
 class Breakable(httpx.AsyncBaseTransport):
     """A transport that can be cut, as a network partition would."""
 
