@@ -11,6 +11,7 @@ hands scheduling and reconciling to another within the lease duration.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime
 import json
 import threading
 import time
@@ -27,6 +28,7 @@ from tests.waiting import poll
 
 LEASE_SECONDS = 15  # the leader election's default lease duration
 FAILOVER_MARGIN = 10  # retry period, a busy CI machine
+TAKEOVER_SLACK = 1.0  # a standby wakes at the Lease's expiry; this covers its round trip on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +204,7 @@ def test_killing_the_leading_master_hands_over_and_a_deployment_made_meanwhile_r
     for master in leaders:
         ha.kill_master(master)  # one master, or the two that lead
     survivor = ha.live_masters[0]
+    last_renewed = {c: _lease_spec(survivor, c)["renewTime"] for c in ("scheduler", "controller-manager")}
     deployment = {
         "metadata": {"name": "web"},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
@@ -217,6 +220,9 @@ def test_killing_the_leading_master_hands_over_and_a_deployment_made_meanwhile_r
     poll(taken_over, LEASE_SECONDS + FAILOVER_MARGIN, "both Leases taken by surviving masters", ha.logs)
     took = time.monotonic() - killed
     assert took < LEASE_SECONDS + FAILOVER_MARGIN
+    for component, renewed in last_renewed.items():  # within the lease duration of the killed leader's last renewal
+        acquired = _lease_spec(survivor, component)["acquireTime"]
+        assert _seconds_between(renewed, acquired) < LEASE_SECONDS + TAKEOVER_SLACK, (component, renewed, acquired)
 
     def running() -> bool:
         pods = httpx.get(f"{survivor.url}/api/v1/namespaces/{ns}/pods", timeout=5).json()["items"]
@@ -227,3 +233,17 @@ def test_killing_the_leading_master_hands_over_and_a_deployment_made_meanwhile_r
     poll(lambda: _kubernetes_endpoints(ha) == _live_master_endpoints(ha), LEASE_SECONDS + FAILOVER_MARGIN,
          "the killed masters gone from the kubernetes Endpoints", ha.logs)
     print(f"leases taken over {took:.1f} s after the kill")
+
+
+def _lease_spec(master, component: str) -> dict:
+    response = httpx.get(f"{master.url}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/"
+                         f"nodeos-{component}", timeout=5)
+    response.raise_for_status()
+    return response.json()["spec"]
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    def parse(text: str) -> datetime.datetime:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds()
