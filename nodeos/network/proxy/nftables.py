@@ -1,0 +1,124 @@
+"""The nftables Service proxy: keeps the ``ip nodeos`` table what the Services want.
+
+The loop is level-triggered: ``ServiceTracker.changes()`` says which
+ServicePorts changed, and ``NftablesProxy`` applies just those as one atomic
+``nft -f`` transaction (``nftrules.update_script``), computed from what it
+programmed before (kept in memory) and what is wanted now. The first batch,
+and one every resync period, is a full sync: the table's chains and sets are
+listed and everything is rewritten in one transaction, leftovers deleted, so
+that a rule or chain removed by hand comes back (drift repair).
+
+Error handling: an update that ``nft`` refuses (the table drifted under us,
+say an element deleted by hand, so that our delete fails) falls back to a
+full sync at once. A failing full sync raises ``NftError``; the daemon's
+supervisor restarts the component with back-off. ``nft`` runs as a
+subprocess, never on the trio loop. On stop the table stays: established
+flows and Service traffic keep working while the daemon restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+
+import trio
+
+from nodeos.client import ApiClient
+from nodeos.config import Config
+from nodeos.errors import NodeosError
+from nodeos.network.proxy import nftrules
+from nodeos.network.proxy.model import Changes, ServicePort, ServiceTracker
+from nodeos.network.proxy.nftrules import Context, Rendered
+
+log = logging.getLogger(__name__)
+_FAMILY, _TABLE = nftrules.TABLE.split()
+
+
+class NftError(NodeosError):
+    """``nft`` refused a transaction or could not be run."""
+
+
+class NftablesProxy:
+    """Programs ServicePorts into the table; remembers what it programmed."""
+
+    def __init__(self, ctx: Context, nft: Sequence[str] = ("nft",)) -> None:
+        self.ctx = ctx
+        self.nft = tuple(nft)  # the command; tests prefix it with ``ip netns exec NS``
+        self.programmed: dict[str, Rendered] = {}  # ServicePort key -> what is in the table for it
+        self.last_script = ""  # the last transaction sent, for tests and debugging
+
+    async def apply(self, changes: Changes, ports: Mapping[str, ServicePort]) -> None:
+        """Bring the table up to date: ``changes`` from the tracker, ``ports`` its snapshot."""
+        if changes.full:
+            await self.sync_full(ports)
+            return
+        try:
+            await self.sync_keys(changes, ports)
+        except NftError as exc:
+            log.warning("nftables: an update failed, rewriting the whole table: %s", exc)
+            await self.sync_full(ports)
+
+    async def sync_keys(self, keys: set[str] | frozenset[str], ports: Mapping[str, ServicePort]) -> None:
+        """Rewrite only the ServicePorts of ``keys`` (removed when not in ``ports``)."""
+        old = {key: self.programmed[key] for key in keys if key in self.programmed}
+        new = {key: nftrules.render(ports[key], self.ctx) for key in keys if key in ports}
+        script = nftrules.update_script(old, new)
+        if script:
+            await self.run(script)
+        for key in keys:
+            self.programmed.pop(key, None)
+        self.programmed.update(new)
+
+    async def sync_full(self, ports: Mapping[str, ServicePort]) -> None:
+        """Make the whole table exactly what ``ports`` want, repairing any drift."""
+        chains, sets = await self.existing()
+        script, rendered = nftrules.full_script(ports.values(), self.ctx, chains, sets)
+        await self.run(script)
+        self.programmed = rendered
+
+    async def existing(self) -> tuple[set[str], set[str]]:
+        """The names of the chains and sets in our table now (both empty if there is no table)."""
+        chains, sets = set(), set()
+        for what, found in (("chains", chains), ("sets", sets)):
+            out = await self._nft("-j", "list", what, _FAMILY)
+            for item in json.loads(out or "{}").get("nftables", []):
+                obj = item.get(what[:-1])
+                if obj and obj.get("table") == _TABLE:
+                    found.add(obj["name"])
+        return chains, sets
+
+    async def run(self, script: str) -> None:
+        """Apply ``script`` as one atomic transaction."""
+        self.last_script = script
+        await self._nft("-f", "-", stdin=script.encode())
+
+    async def _nft(self, *args: str, stdin: bytes | None = None) -> str:
+        try:
+            done = await trio.run_process([*self.nft, *args], stdin=stdin, capture_stdout=True,
+                                          capture_stderr=True, check=False)
+        except OSError as exc:
+            raise NftError(f"cannot run {' '.join(self.nft)}: {exc}") from exc
+        if done.returncode:
+            error = done.stderr.decode(errors="replace").strip()
+            raise NftError(f"nft {' '.join(args)} failed ({done.returncode}): {error[:2000]}")
+        return done.stdout.decode()
+
+
+async def run_nftables_proxy(config: Config, api: ApiClient, *,
+                             task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+                             nft: Sequence[str] = ("nft",), resync_period: float = 60.0) -> None:
+    """Follow Services and Endpoints and program them until cancelled; started once the
+    first full sync is in the table."""
+    proxy = NftablesProxy(Context(node=config.node.name, pod_cidr=str(config.cluster.pod_cidr)), nft)
+    tracker = ServiceTracker(api, resync_period=resync_period)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tracker.run)
+        first = await tracker.changes()
+        await proxy.apply(first, tracker.snapshot())
+        log.info("nftables: %d service ports programmed", len(proxy.programmed))
+        task_status.started()
+        while True:
+            changes = await tracker.changes()
+            await proxy.apply(changes, tracker.snapshot())
+            log.debug("nftables: %s %d service ports", "resynced" if changes.full else "updated", len(changes))
