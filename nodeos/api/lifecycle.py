@@ -27,7 +27,7 @@ import trio
 
 from nodeos.api.kinds import RESOURCES, by_plural
 from nodeos.api.registry import NAMESPACES, PROTECTED_NAMESPACES, SERVICES, Registry
-from nodeos.errors import ApiError
+from nodeos.errors import ApiError, KeyNotFound, StoreError
 
 log = logging.getLogger(__name__)
 RESYNC_SECONDS = 1.0
@@ -107,8 +107,10 @@ async def reconcile_master_endpoints(registry: Registry, node: str, ip: str, por
                 log.warning("master endpoints: %s", exc)
             await trio.sleep(MASTER_RENEW_SECONDS)
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(2), contextlib.suppress(ApiError):
-            await registry.delete(LEASES, "kube-system", _lease_name(node))
+        # Straight to the store: the watch cache is stopping with us, so the registry's
+        # wait for it to see the delete would last until the timeout.
+        with trio.CancelScope(shield=True), trio.move_on_after(2), contextlib.suppress(KeyNotFound, StoreError):
+            await registry.store.delete(LEASES.store_key("kube-system", _lease_name(node)))
 
 
 def _lease_name(node: str) -> str:
