@@ -19,7 +19,7 @@ import logging
 
 from nodeos.agent.podman.client import LibpodClient, PodmanError
 
-__all__ = ["BRIDGE", "NETWORK", "ensure_network"]
+__all__ = ["BRIDGE", "NETWORK", "ensure_network", "gateway"]
 
 log = logging.getLogger(__name__)
 NETWORK = "nodeos"
@@ -36,15 +36,20 @@ async def ensure_network(client: LibpodClient, pod_cidr: str, *, name: str = NET
         log.warning("pod network %s has subnets %s, but the node's podCIDR is %s: recreating it",
                     name, _subnets(current), subnet)
         await client.network_remove(name)
-    gateway = str(next(subnet.hosts()))
+    address = gateway(pod_cidr)
     try:
         await client.network_create({"name": name, "driver": "bridge", "network_interface": bridge,
-                                     "subnets": [{"subnet": str(subnet), "gateway": gateway}],
+                                     "subnets": [{"subnet": str(subnet), "gateway": address}],
                                      "ipv6_enabled": False, "internal": False, "dns_enabled": False})
     except PodmanError as exc:
         if exc.status != 409:  # created meanwhile by another worker: fine
             raise
-    log.info("pod network %s on %s (bridge %s, gateway %s)", name, subnet, bridge, gateway)
+    log.info("pod network %s on %s (bridge %s, gateway %s)", name, subnet, bridge, address)
+
+
+def gateway(pod_cidr: str) -> str:
+    """The pods' gateway: the first host address of the podCIDR, the bridge's own (and the node's DNS)."""
+    return str(next(ipaddress.ip_network(pod_cidr).hosts()))
 
 
 def _subnets(network: dict) -> list[str]:
