@@ -61,8 +61,10 @@ class NftablesProxy:
 
     async def sync_keys(self, keys: set[str] | frozenset[str], ports: Mapping[str, ServicePort]) -> None:
         """Rewrite only the ServicePorts of ``keys`` (removed when not in ``ports``)."""
-        old = {key: self.programmed[key] for key in keys if key in self.programmed}
         new = {key: nftrules.render(ports[key], self.ctx) for key in keys if key in ports}
+        keys = {key for key in keys if new.get(key) != self.programmed.get(key)}  # same rules: leave them
+        old = {key: self.programmed[key] for key in keys if key in self.programmed}
+        new = {key: rendered for key, rendered in new.items() if key in keys}
         script = nftrules.update_script(old, new)
         if script:
             await self.run(script)
