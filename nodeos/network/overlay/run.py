@@ -85,6 +85,8 @@ class Overlay:
             while True:
                 with trio.move_on_after(delay):
                     await self._next_change()
+                if self._pod_cidr() is None:  # our Node was deleted: keep what we have until it is back
+                    continue
                 try:
                     await self.sync()
                     delay = resync_seconds
