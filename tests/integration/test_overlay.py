@@ -267,3 +267,35 @@ async def test_entries_follow_nodes_are_repaired_and_survive_restarts(api, hosts
         assert await trio.to_thread.run_sync(entries, a) == expected([], macs)
         assert (await api.get(NODES, "a"))["metadata"]["annotations"][VTEP_MAC_ANNOTATION] == macs["a"]
         nursery.cancel_scope.cancel()
+
+
+async def test_the_pod_network_gets_the_overlays_mtu(podman_socket):
+    """On real Podman: the network is created with the MTU, kept when it matches, recreated when it does not."""
+    import random
+
+    from nodeos.agent.podman.client import LibpodClient, PodmanError
+    from nodeos.agent.podman.network import ensure_network
+
+    name = f"nodeos-n1-{uuid.uuid4().hex[:8]}"
+    bridge = f"n1{name[-8:]}"
+    async with LibpodClient(podman_socket, timeout=30) as client:
+        try:
+            for _ in range(10):  # other tests may hold some 10.244.x subnets
+                cidr = f"10.244.{random.randint(128, 254)}.0/24"
+                try:
+                    await ensure_network(client, cidr, name=name, bridge=bridge, mtu=1400)
+                    break
+                except PodmanError as exc:
+                    if "already used" not in exc.message:
+                        raise
+            else:
+                pytest.fail("no free 10.244.x subnet")
+            created = await client.network_inspect(name)
+            assert created["options"]["mtu"] == "1400"
+            await ensure_network(client, cidr, name=name, bridge=bridge, mtu=1400)
+            await ensure_network(client, cidr, name=name, bridge=bridge)  # no MTU wanted: whatever it has will do
+            assert (await client.network_inspect(name))["id"] == created["id"]
+            await ensure_network(client, cidr, name=name, bridge=bridge, mtu=1450)
+            assert (await client.network_inspect(name))["options"]["mtu"] == "1450"
+        finally:
+            await client.network_remove(name)

@@ -25,6 +25,7 @@ from nodeos.api.kinds import by_plural
 from nodeos.client import ApiClient, Informer
 from nodeos.config import Config
 from nodeos.controllers.events import EventRecorder
+from nodeos.network.overlay import pod_network_mtu
 
 __all__ = ["run_podman_node"]
 
@@ -36,6 +37,7 @@ async def run_podman_node(config: Config, api: ApiClient, *, roles: tuple[str, .
                           task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Run this host's node agent on Podman until cancelled; started once the node is registered."""
     host_ip = config.agent.address or await trio.to_thread.run_sync(default_address)
+    mtu = await trio.to_thread.run_sync(pod_network_mtu, config, host_ip)  # room for the overlay's VXLAN headers
     podman = config.podman
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: run_podman_service(
@@ -45,7 +47,8 @@ async def run_podman_node(config: Config, api: ApiClient, *, roles: tuple[str, .
             await nursery.start(services.run)
             runtime = PodmanRuntime(client, EventRecorder(api, "kubelet", host=config.node.name),
                                     node_name=config.node.name, host_ip=host_ip, data_dir=config.node.data_dir,
-                                    services=lambda namespace: _in_namespace(services, namespace))
+                                    services=lambda namespace: _in_namespace(services, namespace),
+                                    network_mtu=mtu)
             await nursery.start(runtime.run)
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
             await nursery.start(lambda task_status: serve_agent(runtime.streams, host=host_ip, port=config.agent.port,

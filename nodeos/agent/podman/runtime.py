@@ -45,7 +45,7 @@ class PodmanRuntime:
 
     def __init__(self, client: LibpodClient, recorder: EventRecorder, *, node_name: str, host_ip: str,
                  data_dir: Path, services: Callable[[str], list[dict[str, Any]]] = lambda namespace: [],
-                 network: str = NETWORK) -> None:
+                 network: str = NETWORK, network_mtu: int | None = None) -> None:
         self.client = client
         self.recorder = recorder
         self.node_name = node_name
@@ -53,6 +53,7 @@ class PodmanRuntime:
         self.pods_dir = data_dir / "pods"
         self.services = services
         self.network = network
+        self.network_mtu = network_mtu  # the overlay's MTU for the pod network; None: Podman's default
         self.streams = PodmanStreams(client)
         self.backoff = RestartBackoff()
         self.version = "podman://unknown"
@@ -96,7 +97,7 @@ class PodmanRuntime:
         await self._cidr_known.wait()
         async with self._network_lock:
             if not self._network_ready.is_set():
-                await ensure_network(self.client, self._pod_cidr, name=self.network)
+                await ensure_network(self.client, self._pod_cidr, name=self.network, mtu=self.network_mtu)
                 self._network_ready.set()
 
     # -- the Runtime protocol ---------------------------------------------------------------------------------
