@@ -1,0 +1,260 @@
+"""Network throughput benchmark: the overlay against the underlay, a Service against the pod behind it.
+
+    .venv/bin/python tests/bench/bench_network.py [--seconds 5] [--rounds 3]
+
+Side by side in one run, TCP throughput with iperf3 (``apt-get install -y
+iperf3``) over:
+
+- ``underlay``     host -> host on the underlay (the hosts' bridge);
+- ``vxlan``        pod -> pod across hosts over the VXLAN overlay;
+- ``clusterip-nft`` pod -> ClusterIP -> the same remote pod, nftables proxy mode;
+- ``clusterip-user`` the same in userspace proxy mode (every byte through the proxy);
+
+and reports the ratios vxlan/underlay (target >= 0.8) and clusterip/vxlan
+(pod -> pod direct; target >= 0.95 for nftables mode). The scenarios are
+interleaved round by round and each figure is the median of its rounds, so
+that the load of a shared machine falls on all of them alike.
+
+The hosts are network namespaces of the benchmark's own, joined by a bridge
+in a "switch" namespace; each host has a pod bridge ``nodeos0`` with one
+pod (a namespace on a veth, MTU = underlay - 50) and a VXLAN device wired
+as nodeos' overlay wires it: flannel's design, static neighbour, FDB entry
+and onlink route per peer, no learning (``ip`` commands here; the kernel's
+data path is the same). The ClusterIP rules are the real proxy's: the
+nftables mode's table from ``nodeos.network.proxy.nftrules``, and for the
+userspace mode a process in the host namespace running nodeos'
+``TcpProxy`` behind ``redirect.ruleset``. Pods are namespaces, not Podman
+containers: the data path (veth, bridge, VXLAN, nftables) is what is
+measured, and it is the same. Everything is removed at the end.
+
+Prints a table, then one JSON line. Not a test: nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from nodeos.network.proxy import redirect
+from nodeos.network.proxy.model import Endpoint, ServicePort
+from nodeos.network.proxy.nftrules import TABLE, Context, full_script
+
+UNDERLAY = "192.168.231.{}"
+POD_NET = "10.244.{}.{}"
+CLUSTER_IP = "10.96.0.10"
+VNI, VXLAN_PORT, MTU = 1, 8472, 1500
+IPERF_PORT = 5201
+SCENARIOS = ("underlay", "vxlan", "clusterip-nft", "clusterip-user")
+
+USERSPACE_PROXY = """
+import sys, trio
+from nodeos.network.proxy import redirect
+from nodeos.network.proxy.balancer import Balancer
+from nodeos.network.proxy.relay import TcpProxy
+
+async def main(cluster_ip, port, endpoint):
+    proxy = TcpProxy(Balancer([(endpoint, port)]))
+    script = redirect.ruleset([redirect.Redirect("tcp", cluster_ip, port, None, proxy.port, None)])
+    await redirect.apply(script)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.run)
+        print("ready", flush=True)
+
+trio.run(main, sys.argv[1], int(sys.argv[2]), sys.argv[3])
+"""
+
+
+def sh(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, input=input, timeout=120, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+class Lab:
+    """Two hosts, a switch, one pod per host; names carry a random tag so runs never collide."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.tag = tag
+        self.switch = f"nodeos-n6b-{tag}-sw"
+        self.hosts = [f"nodeos-n6b-{tag}-h{i}" for i in (1, 2)]
+        self.pods = [f"nodeos-n6b-{tag}-p{i}" for i in (1, 2)]
+
+    def namespaces(self) -> list[str]:
+        return [self.switch, *self.hosts, *self.pods]
+
+    def ip(self, ns: str, *args: str) -> None:
+        sh("ip", "-n", ns, *args)
+
+    def run(self, ns: str, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+        return sh("ip", "netns", "exec", ns, *args, **kwargs)
+
+    def build(self) -> None:
+        for ns in self.namespaces():
+            sh("ip", "netns", "add", ns)
+            self.ip(ns, "link", "set", "lo", "up")
+        self.ip(self.switch, "link", "add", "br0", "type", "bridge")
+        self.ip(self.switch, "link", "set", "br0", "up")
+        for i, (host, pod) in enumerate(zip(self.hosts, self.pods, strict=True), start=1):
+            self._underlay(i, host)
+            self._pod(i, host, pod)
+            self.run(host, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        macs = [self._vxlan(i, host) for i, host in enumerate(self.hosts, start=1)]
+        for i, host in enumerate(self.hosts, start=1):
+            for j, mac in enumerate(macs, start=1):
+                if j != i:
+                    self._peer(host, j, mac)
+
+    def _underlay(self, i: int, host: str) -> None:
+        self.ip(self.switch, "link", "add", f"sw{i}", "type", "veth", "peer", "name", "eth0", "netns", host)
+        self.ip(self.switch, "link", "set", f"sw{i}", "master", "br0", "up")
+        self.ip(host, "addr", "add", UNDERLAY.format(i) + "/24", "dev", "eth0")
+        self.ip(host, "link", "set", "eth0", "mtu", str(MTU), "up")
+
+    def _pod(self, i: int, host: str, pod: str) -> None:
+        mtu = str(MTU - 50)
+        self.ip(host, "link", "add", "nodeos0", "type", "bridge")
+        self.ip(host, "addr", "add", POD_NET.format(i, 1) + "/24", "dev", "nodeos0")
+        self.ip(host, "link", "set", "nodeos0", "mtu", mtu, "up")
+        self.ip(host, "link", "add", "veth-p", "mtu", mtu, "type", "veth", "peer", "name", "eth0", "netns", pod)
+        self.ip(host, "link", "set", "veth-p", "master", "nodeos0", "up")
+        self.ip(pod, "addr", "add", POD_NET.format(i, 2) + "/24", "dev", "eth0")
+        self.ip(pod, "link", "set", "eth0", "mtu", mtu, "up")
+        self.ip(pod, "route", "add", "default", "via", POD_NET.format(i, 1))
+
+    def _vxlan(self, i: int, host: str) -> str:
+        device = f"nodeos.{VNI}"
+        self.ip(host, "link", "add", device, "type", "vxlan", "id", str(VNI), "dstport", str(VXLAN_PORT),
+                "local", UNDERLAY.format(i), "dev", "eth0", "nolearning")
+        self.ip(host, "addr", "add", POD_NET.format(i, 0) + "/32", "dev", device)
+        self.ip(host, "link", "set", device, "mtu", str(MTU - 50), "up")
+        link = json.loads(self.run(host, "ip", "-j", "link", "show", device).stdout)
+        return link[0]["address"]
+
+    def _peer(self, host: str, j: int, mac: str) -> None:
+        """nodeos' overlay entries for peer ``j``: neighbour, FDB, onlink route, in that order."""
+        device = f"nodeos.{VNI}"
+        self.ip(host, "neigh", "replace", POD_NET.format(j, 0), "lladdr", mac, "dev", device, "nud", "permanent")
+        self.run(host, "bridge", "fdb", "append", mac, "dev", device, "dst", UNDERLAY.format(j))
+        self.ip(host, "route", "replace", POD_NET.format(j, 0) + "/24", "via", POD_NET.format(j, 0),
+                "dev", device, "onlink")
+
+    def destroy(self) -> None:
+        for ns in self.namespaces():
+            sh("ip", "netns", "del", ns, check=False)
+
+
+@contextmanager
+def lab() -> Iterator[Lab]:
+    built = Lab()
+    try:
+        built.build()
+        yield built
+    finally:
+        built.destroy()
+
+
+@contextmanager
+def iperf_server(lab: Lab, ns: str, address: str) -> Iterator[None]:
+    server = subprocess.Popen(["ip", "netns", "exec", ns, "iperf3", "-s", "-B", address, "-p", str(IPERF_PORT)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while f":{IPERF_PORT}" not in lab.run(ns, "ss", "-ltnH").stdout:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"iperf3 did not listen in {ns}")
+            time.sleep(0.05)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def iperf(lab: Lab, ns: str, target: str, seconds: float) -> float:
+    """Gbit/s received, as iperf3's client reports it."""
+    done = lab.run(ns, "iperf3", "-c", target, "-p", str(IPERF_PORT), "-t", f"{seconds:g}", "-J", check=False)
+    result = json.loads(done.stdout or "{}")
+    if "error" in result or done.returncode != 0:
+        raise RuntimeError(f"iperf3 {ns} -> {target}: {result.get('error') or done.stderr.strip()}")
+    return result["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def nftables_service(lab: Lab) -> None:
+    """The nftables proxy's table on host 1 for one Service whose one endpoint is host 2's pod."""
+    endpoint = Endpoint(POD_NET.format(2, 2), IPERF_PORT, "h2", True)
+    port = ServicePort("default", "bench", "", "TCP", CLUSTER_IP, IPERF_PORT, None, (endpoint,), None, False)
+    script, _ = full_script([port], Context(node="h1", pod_cidr="10.244.0.0/16"))
+    lab.run(lab.hosts[0], "nft", "-f", "-", input=script)
+
+
+@contextmanager
+def userspace_service(lab: Lab) -> Iterator[None]:
+    """The userspace proxy in host 1's namespace, the ClusterIP redirected to it."""
+    lab.run(lab.hosts[0], "nft", "delete", "table", *TABLE.split(), check=False)
+    proxy = subprocess.Popen(["ip", "netns", "exec", lab.hosts[0], sys.executable, "-c", USERSPACE_PROXY,
+                              CLUSTER_IP, str(IPERF_PORT), POD_NET.format(2, 2)],
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        if proxy.stdout is None or proxy.stdout.readline().strip() != "ready":
+            raise RuntimeError("the userspace proxy did not start")
+        yield
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        lab.run(lab.hosts[0], "nft", "delete", "table", "ip", redirect.TABLE, check=False)
+
+
+def measure(seconds: float, rounds: int) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {name: [] for name in SCENARIOS}
+    with lab() as net:
+        h2, p1, p2 = net.hosts[1], net.pods[0], net.pods[1]
+        with iperf_server(net, h2, UNDERLAY.format(2)), iperf_server(net, p2, POD_NET.format(2, 2)):
+            nftables_service(net)
+            for _ in range(rounds):
+                results["underlay"].append(iperf(net, net.hosts[0], UNDERLAY.format(2), seconds))
+                results["vxlan"].append(iperf(net, p1, POD_NET.format(2, 2), seconds))
+                results["clusterip-nft"].append(iperf(net, p1, CLUSTER_IP, seconds))
+            with userspace_service(net):
+                for _ in range(rounds):
+                    results["clusterip-user"].append(iperf(net, p1, CLUSTER_IP, seconds))
+                    results["vxlan"].append(iperf(net, p1, POD_NET.format(2, 2), seconds))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each iperf3 run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each scenario (medians are reported)")
+    args = parser.parse_args()
+    if shutil.which("iperf3") is None:
+        sys.exit("iperf3 is not installed: apt-get install -y iperf3")
+    results = measure(args.seconds, args.rounds)
+    median = {name: statistics.median(values) for name, values in results.items()}
+    print(f"{'path':<16} {'Gbit/s (median)':>16}  runs")
+    for name in SCENARIOS:
+        print(f"{name:<16} {median[name]:>16.2f}  {' '.join(f'{v:.2f}' for v in results[name])}")
+    ratios = {"vxlan_vs_underlay": median["vxlan"] / median["underlay"],
+              "clusterip_nft_vs_direct": median["clusterip-nft"] / median["vxlan"],
+              "clusterip_user_vs_direct": median["clusterip-user"] / median["vxlan"]}
+    targets = {"vxlan_vs_underlay": 0.8, "clusterip_nft_vs_direct": 0.95}
+    for name, ratio in ratios.items():
+        target = f"(target >= {targets[name]})" if name in targets else ""
+        print(f"{name:<26} {ratio:.3f} {target}")
+    print(json.dumps({"seconds": args.seconds, "rounds": args.rounds,
+                      "gbits": {k: round(v, 3) for k, v in median.items()},
+                      "ratios": {k: round(v, 3) for k, v in ratios.items()}}))
+
+
+if __name__ == "__main__":
+    main()
