@@ -199,3 +199,92 @@ async def test_waits_for_the_podcidr_and_binds_its_gateway_before_it_exists(api,
     with trio.fail_after(10):
         await started.wait()
     assert bound[0][0] == "10.251.7.1"  # an address no interface has (IP_FREEBIND)
+
+
+# -- pods' resolv.conf in real Podman --------------------------------------------------------------------------
+
+def pod_resolv_in_podman(libpod, pod: dict, cluster, network: str, label: dict) -> str:
+    """The /etc/resolv.conf a container of ``pod`` sees, its Podman pod made by the agent's spec functions."""
+    from nodeos.agent.podman import dnsconfig, specgen
+    from tests.integration.test_specgen_podman import create, run_container, wait_for_logs
+
+    resolv = dnsconfig.pod_resolv_conf(pod, cluster)
+    spec = specgen.pod_spec(pod, network=network, labels=label, name=pod["metadata"]["name"], dns=resolv)
+    pod_id = create(libpod, "/pods/create", spec)
+    assert libpod.post(f"/pods/{pod_id}/start").status_code in (200, 304)
+    name = run_container(libpod, pod, {"name": "c", "command": ["sh", "-c", "cat /etc/resolv.conf; echo END"]},
+                         pod_id, label)
+    return wait_for_logs(name, "END").removesuffix("END\n")
+
+
+def create_network(name: str):
+    import ipaddress
+    import secrets
+
+    from tests.podman import podman
+
+    for _ in range(20):
+        subnet = ipaddress.ip_network(f"10.{secrets.randbelow(50) + 200}.{secrets.randbelow(254) + 1}.0/24")
+        if podman("network", "create", "--disable-dns", "--subnet", str(subnet), name, check=False).returncode == 0:
+            return subnet
+    raise RuntimeError("no free subnet for the test network")
+
+
+@pytest.fixture
+def libpod(podman_socket):
+    import httpx
+
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(podman_socket)), base_url="http://d/v4.0.0/libpod",
+                      timeout=60) as client:
+        yield client
+
+
+def test_pods_resolv_conf_in_podman_by_dns_policy(libpod, test_image, tmp_path):
+    import secrets
+
+    from nodeos.agent.podman.dnsconfig import ClusterDns
+    from nodeos.agent.podman.network import gateway
+    from nodeos.network.dns.resolvconf import ResolvConf, read_resolv_conf
+    from tests.podman import podman, remove_labelled
+
+    tag = secrets.token_hex(4)
+    label = {"nodeos.test": f"n4-dns-{tag}"}
+    network = f"nodeos-n4-dns-{tag}"
+    subnet = create_network(network)  # as the agent makes it: without Podman's own DNS (aardvark)
+    try:
+        cluster = ClusterDns("cluster.local", gateway(str(subnet)), ResolvConf(searches=("corp.example",)))
+
+        def k8s(name, **spec):
+            return {"metadata": {"name": f"n4-{name}-{tag}", "namespace": "shop", "uid": f"{name}-{tag}"},
+                    "spec": {"containers": [{"name": "c"}], **spec}}
+
+        first = pod_resolv_in_podman(libpod, k8s("first"), cluster, network, label)
+        assert first.splitlines() == ["search shop.svc.cluster.local svc.cluster.local cluster.local corp.example",
+                                      f"nameserver {next(subnet.hosts())}", "options ndots:5"], first
+        custom = pod_resolv_in_podman(libpod, k8s("none", dnsPolicy="None", dnsConfig={
+            "nameservers": ["192.0.2.10"], "options": [{"name": "ndots", "value": "1"}]}), cluster, network, label)
+        assert "nameserver 192.0.2.10" in custom.splitlines() and "options ndots:1" in custom.splitlines(), custom
+        assert "search" not in custom and str(next(subnet.hosts())) not in custom, custom
+        host = pod_resolv_in_podman(libpod, k8s("default", dnsPolicy="Default"), cluster, network, label)
+        host_nameservers = [n for n in read_resolv_conf().nameservers if not n.startswith("127.")]
+        assert [line.split()[1] for line in host.splitlines() if line.startswith("nameserver")] == \
+            host_nameservers, host
+    finally:
+        remove_labelled(f"nodeos.test={label['nodeos.test']}")
+        podman("network", "rm", "-f", network, check=False)
+
+
+def test_a_node_without_the_dns_gives_its_pods_the_hosts_resolvers(podman_node, test_image):
+    """The session's node runs no cluster DNS ([node] disable): no dead nameserver in its pods."""
+    from nodeos.agent.podman import labels
+    from nodeos.network.dns.resolvconf import read_resolv_conf
+    from tests.podman import podman
+
+    namespace = podman_node.namespace()
+    podman_node.create_pod(namespace, "resolv", [{"name": "c", "image": test_image, "command": ["sleep", "300"]}])
+    pod = podman_node.wait_pod(namespace, "resolv", lambda p: p["status"].get("phase") == "Running")
+    container = labels.container_name(pod, "c", 0)
+    seen = podman("exec", container, "cat", "/etc/resolv.conf").stdout
+    nameservers = [line.split()[1] for line in seen.splitlines() if line.startswith("nameserver")]
+    assert nameservers == [n for n in read_resolv_conf().nameservers if not n.startswith("127.")], seen
+    assert "svc.cluster.local" not in seen, seen

@@ -48,7 +48,8 @@ async def run_podman_node(config: Config, api: ApiClient, *, roles: tuple[str, .
             runtime = PodmanRuntime(client, EventRecorder(api, "kubelet", host=config.node.name),
                                     node_name=config.node.name, host_ip=host_ip, data_dir=config.node.data_dir,
                                     services=lambda namespace: _in_namespace(services, namespace),
-                                    network_mtu=mtu)
+                                    network_mtu=mtu,
+                                    dns_domain=None if "dns" in config.node.disable else config.dns.domain)
             await nursery.start(runtime.run)
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
             await nursery.start(lambda task_status: serve_agent(runtime.streams, host=host_ip, port=config.agent.port,

@@ -28,11 +28,13 @@ import trio
 from nodeos.agent.backoff import RestartBackoff
 from nodeos.agent.podman import labels
 from nodeos.agent.podman.client import LibpodClient, PodmanError, PodmanUnavailable, retry_while_down
-from nodeos.agent.podman.network import NETWORK, ensure_network
+from nodeos.agent.podman.dnsconfig import ClusterDns
+from nodeos.agent.podman.network import NETWORK, ensure_network, gateway
 from nodeos.agent.podman.streams import PodmanStreams
 from nodeos.agent.podman.worker import PodWorker
 from nodeos.agent.runtime.base import PodState
 from nodeos.controllers.events import EventRecorder
+from nodeos.network.dns.resolvconf import HOST_RESOLV_CONF, read_resolv_conf
 
 __all__ = ["PodmanRuntime"]
 
@@ -45,7 +47,9 @@ class PodmanRuntime:
 
     def __init__(self, client: LibpodClient, recorder: EventRecorder, *, node_name: str, host_ip: str,
                  data_dir: Path, services: Callable[[str], list[dict[str, Any]]] = lambda namespace: [],
-                 network: str = NETWORK, network_mtu: int | None = None) -> None:
+                 network: str = NETWORK, network_mtu: int | None = None, dns_domain: str | None = None,
+                 resolv_conf: Path = HOST_RESOLV_CONF) -> None:
+        """``dns_domain``: the cluster domain, when the node runs the cluster DNS (on the pods' gateway)."""
         self.client = client
         self.recorder = recorder
         self.node_name = node_name
@@ -54,6 +58,8 @@ class PodmanRuntime:
         self.services = services
         self.network = network
         self.network_mtu = network_mtu  # the overlay's MTU for the pod network; None: Podman's default
+        self.dns_domain = dns_domain
+        self.resolv_conf = resolv_conf  # the host's, for pods not using the cluster DNS (or adding to it)
         self.streams = PodmanStreams(client)
         self.backoff = RestartBackoff()
         self.version = "podman://unknown"
@@ -99,6 +105,12 @@ class PodmanRuntime:
             if not self._network_ready.is_set():
                 await ensure_network(self.client, self._pod_cidr, name=self.network, mtu=self.network_mtu)
                 self._network_ready.set()
+
+    async def cluster_dns(self) -> ClusterDns:
+        """What pods are told about DNS now (the host's resolv.conf is read again for each pod)."""
+        host = await trio.to_thread.run_sync(read_resolv_conf, self.resolv_conf)
+        nameserver = gateway(self._pod_cidr) if self.dns_domain and self._pod_cidr else None
+        return ClusterDns(self.dns_domain or "cluster.local", nameserver, host)
 
     # -- the Runtime protocol ---------------------------------------------------------------------------------
 

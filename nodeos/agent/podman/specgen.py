@@ -17,9 +17,11 @@ Facts checked against Podman 4.3's service:
 - without ``resource_limits.memory.swap`` Podman allows swap of twice the limit; Kubernetes allows none.
 - a pod joins a network with ``"netns": {"nsmode": "bridge"}, "Networks": {name: {}}``; host networking
   is ``netns`` and ``utsns`` mode host (the pod then has the host's name, as in Kubernetes).
+- the pod's resolv.conf is its infra container's, from ``dns_server``, ``dns_search`` and ``dns_option``;
+  each given replaces the host's (an empty list does not: ``dns_search`` ``["."]`` means no search domains).
 
 Left out on purpose: ports (pods reach each other by pod IP; hostPort is not
-served), DNS settings, sysctls, hostIPC (Podman 4.3 pods cannot share the
+served), sysctls, hostIPC (Podman 4.3 pods cannot share the
 host's IPC namespace), oom_score_adj (negative values need CAP_SYS_RESOURCE,
 which some hosts lack), the termination-message file, log settings.
 """
@@ -31,8 +33,9 @@ from decimal import Decimal
 
 from nodeos.agent.envvars import container_env, expand, service_env
 from nodeos.api.model.quantity import parse_quantity
+from nodeos.network.dns.resolvconf import ResolvConf
 
-__all__ = ["container_env", "container_spec", "expand", "hostname", "pod_spec", "service_env"]
+__all__ = ["container_env", "container_spec", "expand", "hostname", "pod_dns", "pod_spec", "service_env"]
 
 CPU_PERIOD = 100_000     # µs; the kubelet's CFS period
 _MIN_QUOTA = 1_000       # µs; the kernel's (and the kubelet's) smallest quota
@@ -42,9 +45,11 @@ _HOSTNAME_MAX = 63
 
 # -- the pod ---------------------------------------------------------------------------------------------
 
-def pod_spec(pod: dict, *, network: str | None, labels: dict[str, str], name: str) -> dict:
+def pod_spec(pod: dict, *, network: str | None, labels: dict[str, str], name: str,
+             dns: ResolvConf | None = None) -> dict:
     """The PodSpecGenerator of the pod's Podman pod: on ``network`` (a Podman network), or on the host's
-    network with ``hostNetwork``; without either, on Podman's default network."""
+    network with ``hostNetwork``; without either, on Podman's default network. ``dns``: its resolver
+    settings (``dnsconfig.pod_resolv_conf``); None leaves Podman to copy the host's."""
     spec = pod.get("spec") or {}
     shared = ["ipc", "net", "uts"]
     if spec.get("shareProcessNamespace") or spec.get("hostPID"):
@@ -61,7 +66,17 @@ def pod_spec(pod: dict, *, network: str | None, labels: dict[str, str], name: st
             generator["Networks"] = {network: {}}
     if spec.get("hostPID"):
         generator["pidns"] = {"nsmode": "host"}
+    if dns is not None:
+        generator.update(pod_dns(dns))
     return generator
+
+
+def pod_dns(resolv: ResolvConf) -> dict[str, list[str]]:
+    """libpod's resolv.conf fields; no nameservers keeps the host's (a pod must have some)."""
+    fields = {"dns_search": list(resolv.searches) or ["."], "dns_option": list(resolv.options)}
+    if resolv.nameservers:
+        fields["dns_server"] = list(resolv.nameservers)
+    return fields
 
 
 def hostname(pod: dict) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nodeos.agent import volumes
-from nodeos.agent.podman import labels, specgen
+from nodeos.agent.podman import dnsconfig, labels, specgen
 from nodeos.agent.podman.client import PodmanError, PodmanUnavailable, retry_while_down
 from nodeos.agent.podman.containers import ContainerRunner
 from nodeos.agent.runtime.base import PodState
@@ -156,8 +156,9 @@ class PodWorker:
 
     async def _create_pod(self) -> str:
         hostnet = bool((self.pod.get("spec") or {}).get("hostNetwork"))
+        resolv = dnsconfig.pod_resolv_conf(self.pod, await self.runtime.cluster_dns())
         spec = specgen.pod_spec(self.pod, network=None if hostnet else self.runtime.network,
-                                labels=labels.pod_labels(self.pod), name=labels.pod_name(self.pod))
+                                labels=labels.pod_labels(self.pod), name=labels.pod_name(self.pod), dns=resolv)
         try:
             return await self.client.pod_create(spec)
         except PodmanError as exc:
