@@ -288,3 +288,62 @@ def test_a_node_without_the_dns_gives_its_pods_the_hosts_resolvers(podman_node, 
     nameservers = [line.split()[1] for line in seen.splitlines() if line.startswith("nameserver")]
     assert nameservers == [n for n in read_resolv_conf().nameservers if not n.startswith("127.")], seen
     assert "svc.cluster.local" not in seen, seen
+
+
+# -- port 53 on an address that appears later, in a network namespace of the test's own ------------------------
+
+SERVE_IN_NETNS = """
+import sys, trio, dns.message, dns.rrset
+from nodeos.network.dns.server import serve_dns
+
+async def answer(query):
+    response = dns.message.make_response(query)
+    response.answer.append(dns.rrset.from_text(query.question[0].name, 5, "IN", "A", "10.96.0.10"))
+    return response
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve_dns, answer, sys.argv[1], 53)
+        print("bound", flush=True)
+
+trio.run(main)
+"""
+
+QUERY_IN_NETNS = """
+import sys, dns.message, dns.query
+query = dns.message.make_query("web.shop.svc.cluster.local.", "A")
+for ask in (dns.query.udp, dns.query.tcp):
+    print(ask(query, sys.argv[1], timeout=5).answer[0][0].address)
+"""
+
+
+@pytest.fixture
+def netns():
+    import secrets
+    import subprocess
+
+    name = f"nodeos-n4-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_port_53_on_the_gateway_bound_before_the_address_exists(netns):
+    """As on a node before its first pod: the bridge (and its address) comes later, the server answers then."""
+    import subprocess
+    import sys
+
+    run = ["ip", "netns", "exec", netns, sys.executable, "-c"]
+    with subprocess.Popen([*run, SERVE_IN_NETNS, "10.77.0.1"], stdout=subprocess.PIPE, text=True) as server:
+        try:
+            assert server.stdout.readline() == "bound\n"  # no interface has 10.77.0.1 yet
+            for command in (["link", "add", "n4br", "type", "bridge"], ["addr", "add", "10.77.0.1/24", "dev", "n4br"],
+                            ["link", "set", "n4br", "up"]):
+                subprocess.run(["ip", "-n", netns, *command], check=True)
+            asked = subprocess.run([*run, QUERY_IN_NETNS, "10.77.0.1"], capture_output=True, text=True, timeout=30)
+            assert asked.stdout.splitlines() == ["10.96.0.10", "10.96.0.10"], asked.stderr
+        finally:
+            server.kill()
