@@ -31,6 +31,7 @@ class Port:
     port: int
     required: bool = True  # a port in use fails; else it warns
     change: str = ""  # the fix besides stopping the holder; default: change ``what``
+    wildcard_only: bool = False  # only a listener on every address clashes (the daemon binds with IP_FREEBIND)
 
     @property
     def fix(self) -> str:
@@ -61,9 +62,11 @@ def wanted_ports(config: Config) -> list[Port]:
         ports.append(Port("[agent] port", "tcp", address, config.agent.port))
         if config.network.backend == "vxlan":
             ports.append(Port("[network] port", "udp", "0.0.0.0", config.network.port))
-        # The cluster DNS answers on the node; a resolver already there (dnsmasq, a wildcard named) clashes.
-        ports.append(Port("the cluster DNS", "udp", address, DNS_PORT, required=False,
-                          change='run no cluster DNS here: [node] disable = ["dns"]'))
+        # The cluster DNS answers on the pod bridge's gateway, bound before the bridge exists (IP_FREEBIND):
+        # only a resolver listening on every address (dnsmasq, named) clashes, not systemd-resolved's 127.0.0.53.
+        for protocol in ("udp", "tcp"):
+            ports.append(Port("the cluster DNS", protocol, "0.0.0.0", DNS_PORT, required=False, wildcard_only=True,
+                              change='run no cluster DNS here: [node] disable = ["dns"]'))
     return ports
 
 
@@ -80,8 +83,9 @@ def _bind_error(port: Port) -> OSError | None:
     return None
 
 
-def _socket_inodes(protocol: str, port: int, proc: Path) -> set[str]:
-    """Inodes of the sockets bound to ``port`` (listening, for TCP) in this network namespace."""
+def _socket_inodes(protocol: str, port: int, proc: Path, *, wildcard: bool = False) -> set[str]:
+    """Inodes of the sockets bound to ``port`` (listening, for TCP) in this network namespace;
+    with ``wildcard``, only those bound to every address."""
     inodes = set()
     for table in (protocol, protocol + "6"):
         try:
@@ -91,15 +95,18 @@ def _socket_inodes(protocol: str, port: int, proc: Path) -> set[str]:
         for line in lines:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
-            if int(local.rsplit(":", 1)[1], 16) == port and (protocol == "udp" or state == "0A"):
+            host, _, hex_port = local.rpartition(":")
+            if wildcard and host.strip("0"):
+                continue
+            if int(hex_port, 16) == port and (protocol == "udp" or state == "0A"):
                 inodes.add(inode)
     return inodes
 
 
-def holder(protocol: str, port: int, proc: Path = Path("/proc")) -> tuple[int, str] | None:
+def holder(protocol: str, port: int, proc: Path = Path("/proc"), *, wildcard: bool = False) -> tuple[int, str] | None:
     """(pid, command line) of a process holding the port; None when none can be seen (not root, or
     a kernel socket such as a VXLAN device's)."""
-    targets = {f"socket:[{inode}]" for inode in _socket_inodes(protocol, port, proc)}
+    targets = {f"socket:[{inode}]" for inode in _socket_inodes(protocol, port, proc, wildcard=wildcard)}
     if not targets:
         return None
     for pid in (p for p in os.listdir(proc) if p.isdigit()):
@@ -114,7 +121,20 @@ def holder(protocol: str, port: int, proc: Path = Path("/proc")) -> tuple[int, s
     return None
 
 
+def _check_wildcard(port: Port, root: bool) -> Check:
+    """Whether something listens on every address at the port: the only bind that clashes with IP_FREEBIND's."""
+    if not _socket_inodes(port.protocol, port.port, Path("/proc"), wildcard=True):
+        return Check(port.name, "ok", f"nothing listens on every address ({port.what})")
+    owner = holder(port.protocol, port.port, wildcard=True)
+    who = f"pid {owner[0]}: {owner[1][:80]}" if owner else "a process" + ("" if root else " (not root: not looked up)")
+    if owner and "nodeos" in owner[1]:
+        return Check(port.name, "ok", f"in use by a running nodeos (pid {owner[0]}) ({port.what})")
+    return Check(port.name, "warn", f"{who} listens on every address: {port.what} cannot bind", (port.fix,))
+
+
 def _check(port: Port, root: bool) -> Check:
+    if port.wildcard_only:
+        return _check_wildcard(port, root)
     error = _bind_error(port)
     if error is None:
         return Check(port.name, "ok", f"free ({port.what})")

@@ -110,7 +110,8 @@ def test_ports_follow_the_role():
                                        agent={"address": "127.0.0.1"}))
     assert [(p.what, p.protocol, p.port) for p in node] == [("[agent] port", "tcp", 10250),
                                                             ("[network] port", "udp", 8472),
-                                                            ("the cluster DNS", "udp", 53)]
+                                                            ("the cluster DNS", "udp", 53),
+                                                            ("the cluster DNS", "tcp", 53)]
     simulated = wanted_ports(default_config(node={"role": "worker"}, api={"server": "http://10.0.0.1:8080"},
                                             agent={"runtime": "simulated"}))
     assert simulated == []
@@ -126,6 +127,19 @@ def test_a_port_in_use_names_its_holder():
         assert check.status == "fail" and f"pid {os.getpid()}" in check.detail
         assert check.fix == ("stop what holds it, or change [api] listen",)
     assert _check(Port("[api] listen", "tcp", "127.0.0.1", port), root=True).status == "ok"
+
+
+def test_the_dns_port_clashes_only_with_a_listener_on_every_address():
+    """The cluster DNS binds the pod gateway's address: 127.0.0.53 (systemd-resolved) is no clash, 0.0.0.0 is."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as specific:
+        specific.bind(("127.0.0.1", 0))
+        port = specific.getsockname()[1]
+        dns = Port("the cluster DNS", "udp", "0.0.0.0", port, required=False, wildcard_only=True)
+        assert _check(dns, root=True).status == "ok"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as everywhere:
+        everywhere.bind(("0.0.0.0", port))
+        check = _check(dns, root=True)
+        assert check.status == "warn" and f"pid {os.getpid()}" in check.detail
 
 
 def test_an_address_not_on_the_host_fails():
