@@ -56,6 +56,8 @@ async def cluster(api):
     await api.create(SERVICES, service("web", "10.96.0.10"))
     await api.create(SERVICES, service("db", "None"))
     await api.create(ENDPOINTS, endpoints("db", ["10.244.1.7", "10.244.2.8"]))
+    await api.create(SERVICES, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext", "namespace": NS},
+                                "spec": {"type": "ExternalName", "externalName": "example.test"}})
     return api
 
 
@@ -133,6 +135,8 @@ async def test_other_names_are_forwarded_with_tcp_on_truncation(cluster, nursery
     response = await udp(server, "example.test.")
     assert addresses(response) == ["192.0.2.1"] and not response.flags & dns.flags.AA
     assert (await udp(server, "nothing.test.")).rcode() == dns.rcode.NXDOMAIN
+    external = await udp(server, "ext.dnstest.svc.cluster.local.")  # an ExternalName: its CNAME, chased upstream
+    assert [rrset.rdtype for rrset in external.answer] == [T.CNAME, T.A] and addresses(external) == ["192.0.2.1"]
     truncated = await udp(server, "big.test.")  # 100 A records do not fit 512 bytes: we truncate for the client
     assert truncated.flags & dns.flags.TC
     assert len(addresses(await tcp(server, "big.test."))) == 100

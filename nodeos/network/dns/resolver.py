@@ -1,10 +1,19 @@
-"""Who answers a query: the cluster zone for names in it, the upstream resolvers for the rest."""
+"""Who answers a query: the cluster zone for names in it, the upstream resolvers for the rest.
+
+An ExternalName Service is a CNAME, and the stub resolvers of glibc and musl
+do not chase a CNAME whose target's records are missing from the answer: the
+resolver looks the target up (one hop, upstream or in the zone) and adds
+what it finds, as CoreDNS does.
+"""
 
 from __future__ import annotations
 
 import dns.flags
 import dns.message
+import dns.name
+import dns.rcode
 import dns.rdataclass
+import dns.rdatatype
 
 from nodeos.network.dns.forward import Forwarder
 from nodeos.network.dns.records import ClusterZone
@@ -30,4 +39,18 @@ class Resolver:
         response.answer.extend(found.answer)
         response.authority.extend(found.authority)
         response.additional.extend(found.additional)
+        if found.answer and found.answer[-1].rdtype == dns.rdatatype.CNAME and \
+                question.rdtype not in (dns.rdatatype.CNAME, dns.rdatatype.ANY):
+            await self._chase(response, found.answer[-1][0].target, question.rdtype)
         return response
+
+    async def _chase(self, response: dns.message.Message, target: dns.name.Name,
+                     rdtype: dns.rdatatype.RdataType) -> None:
+        if self.zone.contains(target):
+            found = self.zone.answer(target, rdtype)
+            response.answer.extend(rrset for rrset in found.answer if rrset.rdtype != dns.rdatatype.CNAME)
+            return
+        chased = await self.forwarder.forward(dns.message.make_query(target, rdtype))
+        response.answer.extend(chased.answer)
+        if chased.rcode() != dns.rcode.NOERROR:
+            response.set_rcode(chased.rcode())
