@@ -99,13 +99,18 @@ def test_mtu_is_the_underlays_minus_vxlan_unless_configured():
     assert overlay_mtu(NetworkConfig(mtu=1400), 1500) == 1400
 
 
-def test_masquerade_keeps_pod_to_pod_and_leaves_the_proxys_marked_traffic_alone():
-    script = masquerade_rules(NET("10.244.0.0/16"))
+def test_masquerade_rules_in_the_order_they_must_apply():
+    script = masquerade_rules(NET("10.244.0.0/16"), IP("10.244.1.0"), "nodeos.1")
     lines = [line.strip() for line in script.splitlines()]
     assert lines[:2] == ["table ip nodeos-overlay", "flush table ip nodeos-overlay"]  # one atomic rewrite
-    marked = next(i for i, line in enumerate(lines) if "meta mark & 0x4000" in line)
-    keep = next(i for i, line in enumerate(lines) if "snat ip to ip saddr" in line)
-    masquerade = next(i for i, line in enumerate(lines) if " masquerade " in line)
-    assert marked < keep < masquerade
-    assert "ip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16" in lines[keep]
     assert "priority srcnat - 10" in script  # before netavark's chain at srcnat
+
+    def index(fragment: str) -> int:
+        return next(i for i, line in enumerate(lines) if fragment in line)
+
+    into = index('oifname "nodeos.1" ip saddr != 10.244.0.0/16 snat ip to 10.244.1.0')
+    marked_into = index('oifname "nodeos.1" meta mark & 0x4000 != 0 snat ip to 10.244.1.0')
+    marked = index("meta mark & 0x4000 != 0 return")
+    keep = index("ip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16 snat ip to ip saddr")
+    masquerade = index("ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade")
+    assert into < marked_into < marked < keep < masquerade

@@ -8,6 +8,16 @@ underlay's minus VXLAN's 50 bytes of headers (outer IPv4 20, UDP 8, VXLAN 8,
 inner Ethernet 14), or ``[network] mtu``; the pod network gets the same, so
 a full-size pod packet still fits once encapsulated.
 
+Unlike flannel's, the device holds no IPv4 address. Flannel puts the /32 of
+the node's podCIDR network address on it; Podman then refuses to create the
+pod network on that podCIDR ("subnet ... is already used on the host": it
+checks every interface address against a new network's subnet). The node's
+VTEP address (its podCIDR's network address) is still what the peers route
+to and what their neighbour entries name, and traffic from this host into
+the overlay is source-NATed to it (``masquerade``): replies come back over
+the overlay and conntrack turns them back at prerouting, so the address
+never needs to be local.
+
 ``ensure_vxlan`` follows flannel's ``ensureLink``: an existing device with the
 same VNI, port, local address and underlay is reused (its MAC, published to
 the other nodes, stays the same across daemon restarts); one that differs is
@@ -30,8 +40,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from nodeos.config import Config, NetworkConfig
 from nodeos.errors import NodeosError
 
-__all__ = ["VXLAN_OVERHEAD", "OverlayError", "Underlay", "Vtep", "VxlanSpec", "device_name", "ensure_address",
-           "ensure_vxlan", "find_underlay", "overlay_mtu", "pod_network_mtu"]
+__all__ = ["VXLAN_OVERHEAD", "OverlayError", "Underlay", "Vtep", "VxlanSpec", "device_name", "ensure_vxlan",
+           "find_underlay", "overlay_mtu", "pod_network_mtu"]
 
 log = logging.getLogger(__name__)
 VXLAN_OVERHEAD = 50
@@ -122,18 +132,6 @@ def ensure_vxlan(ipr: IPRoute, spec: VxlanSpec) -> Vtep:
     if not existing["flags"] & 1:  # IFF_UP
         ipr.link("set", index=existing["index"], state="up")
     return Vtep(index=existing["index"], mac=str(existing.get("IFLA_ADDRESS")).lower())
-
-
-def ensure_address(ipr: IPRoute, index: int, address: ipaddress.IPv4Address) -> None:
-    """Give the device ``address``/32 (its VTEP address) and no other IPv4 address (an old podCIDR's)."""
-    have = {entry.get("IFA_ADDRESS"): entry["prefixlen"] for entry in ipr.get_addr(family=2, index=index)}
-    for other, prefixlen in have.items():
-        if other != str(address) or prefixlen != 32:
-            log.info("vxlan device: removing address %s/%d", other, prefixlen)
-            ipr.addr("del", index=index, address=other, prefixlen=prefixlen)
-    if have.get(str(address)) != 32:
-        log.info("vxlan device: address %s/32", address)
-        ipr.addr("add", index=index, address=str(address), prefixlen=32)
 
 
 def _link(ipr: IPRoute, name: str) -> Any | None:

@@ -6,8 +6,7 @@ the MAC of its VXLAN device, in the ``nodeos.io/vtep-mac`` annotation) is a
 static design (no kernel learning, no L2/L3-miss upcalls):
 
 - a permanent **neighbour**: the peer's VTEP address (its podCIDR's network
-  address, which the peer holds as a /32 on its own device) -> its VTEP MAC,
-  so the kernel never ARPs over the overlay;
+  address) -> its VTEP MAC, so the kernel never ARPs over the overlay;
 - an **FDB** entry: that MAC -> the peer's InternalIP, which tells the vxlan
   device where to send the encapsulated frame;
 - an onlink **route**: the peer's podCIDR via its VTEP address.
@@ -41,7 +40,7 @@ class Peer:
 
     @property
     def vtep(self) -> ipaddress.IPv4Address:
-        """The peer's VTEP address: its podCIDR's network address (a /32 on its vxlan device)."""
+        """The peer's VTEP address: its podCIDR's network address (the onlink gateway to its pods)."""
         return self.pod_cidr.network_address
 
 

@@ -1,7 +1,7 @@
 """The overlay component: follow the Nodes, keep this node's VTEP and its entries for the others right.
 
-A level-triggered loop. Each pass (``Overlay.sync``) ensures the vxlan device
-and its /32, publishes the device's MAC on this node's Node, computes the
+A level-triggered loop. Each pass (``Overlay.sync``) ensures the vxlan device,
+publishes the device's MAC on this node's Node, computes the
 entries every other node needs (``peers``), diffs them against what the
 kernel has and applies the difference, then rewrites the masquerade table.
 A pass runs when a Node changes in a way that matters (podCIDR, InternalIP,
@@ -100,12 +100,12 @@ class Overlay:
         if cidr is None:
             raise OverlayError(f"node {self.name} has no podCIDR")
         desired = desired_entries(peers(self.nodes.list(), self.name))
-        vtep = await trio.to_thread.run_sync(self._program, cidr, desired)
+        vtep = await trio.to_thread.run_sync(self._program, desired)
         await self._publish_mac(vtep.mac)
-        await apply_masquerade(self.config.cluster.pod_cidr, netns=self.netns)
+        await apply_masquerade(self.config.cluster.pod_cidr, cidr.network_address, self.device, netns=self.netns)
         return vtep
 
-    def _program(self, cidr: ipaddress.IPv4Network, desired: Entries) -> Vtep:
+    def _program(self, desired: Entries) -> Vtep:
         """The netlink part of a pass (blocking: runs in a worker thread)."""
         with IPRoute(netns=self.netns) as ipr:
             underlay = device.find_underlay(ipr, self.address)
@@ -113,7 +113,6 @@ class Overlay:
             vtep = device.ensure_vxlan(ipr, VxlanSpec(
                 name=self.device, vni=network.vni, port=network.port, local=self.address, underlay=underlay.index,
                 mtu=device.overlay_mtu(network, underlay.mtu)))
-            device.ensure_address(ipr, vtep.index, cidr.network_address)
             changes = plan(desired, read_entries(ipr, vtep.index))
             if changes:
                 apply_plan(ipr, vtep.index, changes, self.device)
