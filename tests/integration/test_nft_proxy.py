@@ -243,6 +243,14 @@ async def test_hairpin_a_pod_reaches_itself_through_its_service(net, proxy):
     assert replies == ["pod1 10.244.1.1"] * 3  # masqueraded, so the reply comes back through the node
 
 
+async def test_hairpin_entry_shared_by_two_services_survives_one_of_them(net, proxy):
+    web, other = service("web", "pod1"), service("other", "pod1", cluster_ip="10.96.0.12")
+    await program(proxy, web, other)
+    await program(proxy, web, full=False)  # "other" removed: pod1's hairpin entry is still web's
+    assert await net.connect("pod1", "10.96.0.10", 80) == ["pod1 10.244.1.1"]
+    assert await net.connect("pod1", "10.96.0.12", 80, timeout=0.5) != ["pod1 10.244.1.1"]
+
+
 async def test_one_service_change_rewrites_only_that_service(net, proxy):
     await program(proxy, service("web", "pod1", "pod2"), service("db", "pod3", cluster_ip="10.96.0.11"))
     db_chain = nftrules.service_chain(service("db", "pod3", cluster_ip="10.96.0.11"))
@@ -257,11 +265,11 @@ async def test_one_service_change_rewrites_only_that_service(net, proxy):
 async def test_full_resync_repairs_drift(net, proxy):
     web = service("web", "pod1", "pod2")
     await program(proxy, web)
-    # by hand: the dispatch entry deleted, a stray chain added, an endpoint chain emptied
+    # by hand: the dispatch entry deleted, a stray chain added, a base chain emptied
     sh(*net.nft(), "delete", "element", "ip", "nodeos", "service-ips",
        f"{{ 10.96.0.10 . tcp . 80 : goto {nftrules.service_chain(web)} }}")
     sh(*net.nft(), "add", "chain", "ip", "nodeos", "service-STRAY-x")
-    sh(*net.nft(), "flush", "chain", "ip", "nodeos", nftrules.endpoint_chain(web, web.endpoints[0]))
+    sh(*net.nft(), "flush", "chain", "ip", "nodeos", "masquerading")
     assert set(await net.connect("client", "10.96.0.10", 80, timeout=0.5)) <= {"error TimeoutError", "refused"}
     await program(proxy, web)  # what the periodic resync does
     assert backends(await net.connect("client", "10.96.0.10", 80, count=20)) == {"pod1", "pod2"}

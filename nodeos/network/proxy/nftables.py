@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import trio
@@ -29,7 +30,7 @@ from nodeos.config import Config
 from nodeos.errors import NodeosError
 from nodeos.network.proxy import nftrules
 from nodeos.network.proxy.model import Changes, ServicePort, ServiceTracker
-from nodeos.network.proxy.nftrules import Context, Rendered
+from nodeos.network.proxy.nftrules import Context, Element, Rendered
 
 log = logging.getLogger(__name__)
 _FAMILY, _TABLE = nftrules.TABLE.split()
@@ -47,6 +48,8 @@ class NftablesProxy:
         self.nft = tuple(nft)  # the command; tests prefix it with ``ip netns exec NS``
         self.programmed: dict[str, Rendered] = {}  # ServicePort key -> what is in the table for it
         self.last_script = ""  # the last transaction sent, for tests and debugging
+        # How many programmed ServicePorts need each element: a hairpin entry may serve several.
+        self._element_users: Counter[Element] = Counter()
 
     async def apply(self, changes: Changes, ports: Mapping[str, ServicePort]) -> None:
         """Bring the table up to date: ``changes`` from the tracker, ``ports`` its snapshot."""
@@ -65,12 +68,20 @@ class NftablesProxy:
         keys = {key for key in keys if new.get(key) != self.programmed.get(key)}  # same rules: leave them
         old = {key: self.programmed[key] for key in keys if key in self.programmed}
         new = {key: rendered for key, rendered in new.items() if key in keys}
-        script = nftrules.update_script(old, new)
+        removed = Counter(e for r in old.values() for e in r.elements)
+        added = Counter(e for r in new.values() for e in r.elements)
+        shared = {e for e in removed if self._element_users[e] - removed[e] + added[e] > 0}
+        script = nftrules.update_script(old, new, shared)
         if script:
             await self.run(script)
         for key in keys:
             self.programmed.pop(key, None)
         self.programmed.update(new)
+        self._element_users.subtract(removed)
+        self._element_users.update(added)
+        for element in removed:
+            if self._element_users[element] <= 0:
+                del self._element_users[element]
 
     async def sync_full(self, ports: Mapping[str, ServicePort]) -> None:
         """Make the whole table exactly what ``ports`` want, repairing any drift."""
@@ -78,6 +89,7 @@ class NftablesProxy:
         script, rendered = nftrules.full_script(ports.values(), self.ctx, chains, sets)
         await self.run(script)
         self.programmed = rendered
+        self._element_users = Counter(e for r in rendered.values() for e in r.elements)
 
     async def existing(self) -> tuple[set[str], set[str]]:
         """The names of the chains and sets in our table now (both empty if there is no table)."""

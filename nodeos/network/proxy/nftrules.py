@@ -9,13 +9,24 @@ The layout follows kube-proxy's nftables mode (KEP-3866), in one table
   ``goto service-…``) and, for destinations local to this node,
   ``service-nodeports`` (proto . dport -> ``goto external-…``).
 - ``service-…`` (one per ServicePort): marks traffic from outside the pod
-  network for masquerade, sends a client with a live affinity entry back to
-  its endpoint, else picks one with ``numgen random mod N``.
-- ``endpoint-…`` (one per endpoint): marks hairpin traffic (a pod reaching
-  itself) for masquerade, records affinity, and DNATs.
-- ``external-…`` (one per node port): masquerade and on to ``service-…``;
-  with ``externalTrafficPolicy: Local`` only this node's endpoints, client
-  address kept, and drop when there are none here (as kube-proxy does).
+  network, and node port traffic, for masquerade; sends a client with a live
+  affinity entry back to its endpoint; else picks an endpoint at random and
+  DNATs to it. The pick is a cascade (``numgen random mod N-i 0`` for the
+  i-th endpoint: 1/N, then 1/(N-1) of the rest...), as kube-proxy's
+  iptables mode does, rather than kube-proxy nftables' ``numgen … vmap``
+  over one chain per endpoint: every ``nft`` run dumps every chain and set
+  of the host into its cache, so one chain per ServicePort and no anonymous
+  sets keep a one-Service update fast at thousands of Services.
+- ``external-…`` (only for ``externalTrafficPolicy: Local`` node ports):
+  pods and the node itself go the cluster way; others keep their address and
+  reach only this node's endpoints, or are dropped when there are none here
+  (as kube-proxy does). A node port with the Cluster policy goes straight to
+  ``service-…``.
+- hairpin (a pod reaching itself through its Service): the set ``hairpin``
+  holds ``ip . ip`` for every endpoint, and ``nat-postrouting`` masquerades
+  DNATed traffic whose source and destination match, so the reply comes back
+  through us to be un-DNATed. (With br_netfilter, the bridge must also allow
+  a frame out of the port it came in on: hairpin mode on the pods' ports.)
 - ``filter-input`` / ``-forward`` / ``-output`` jump, for new connections,
   to ``service-endpoints-check``, which rejects (ICMP port unreachable: a
   connect() fails at once with ECONNREFUSED) traffic to a Service without
@@ -30,7 +41,9 @@ Each ServicePort renders to its own chains, affinity sets and map elements
 one Service is a small transaction over only its objects
 (``update_script``), and a full resync (``full_script``) rewrites everything
 in one atomic transaction, deleting leftovers, but never flushes an affinity
-set (its contents are the clients' stickiness).
+set (its contents are the clients' stickiness). Affinity is one set per
+endpoint (client addresses, with the Service's timeout), so a removed
+endpoint takes its clients' stickiness with it.
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ BASE_CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ip daddr != 127.0.0.0/8 fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports",
     )),
     "masquerading": ("", (
+        "ct status dnat ip saddr . ip daddr @hairpin masquerade fully-random",
         f"meta mark & {MASQ_MARK:#x} == 0 return",
         f"meta mark set meta mark xor {MASQ_MARK:#x}",
         "masquerade fully-random",
@@ -75,6 +89,7 @@ _IP_PORT = "ipv4_addr . inet_proto . inet_service : verdict"
 _PORT = "inet_proto . inet_service : verdict"
 MAPS = {"service-ips": _IP_PORT, "service-nodeports": _PORT,
         "no-endpoint-services": _IP_PORT, "no-endpoint-nodeports": _PORT}
+SETS = {"hairpin": "ipv4_addr . ipv4_addr"}  # endpoint . endpoint: traffic from a pod to itself
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,7 @@ class Context:
     pod_cidr: str  # the cluster's pod network: traffic from elsewhere to a cluster IP is masqueraded
 
 
-Element = tuple[str, str, str]  # (map, key, verdict)
+Element = tuple[str, str, str]  # (map or set, key, verdict or "" in a set)
 
 
 @dataclass
@@ -117,10 +132,6 @@ def external_chain(sp: ServicePort) -> str:
     return _name("external", sp.key, _base(sp))
 
 
-def endpoint_chain(sp: ServicePort, ep: Endpoint) -> str:
-    return _name("endpoint", f"{sp.key}__{ep.ip}/{ep.port}", f"{_base(sp)}__{ep.ip}/{ep.port}")
-
-
 def affinity_set(sp: ServicePort, ep: Endpoint) -> str:
     # The timeout is part of the hash: a set's timeout is fixed when it is made, so a new one is a new set.
     return _name("affinity", f"{sp.key}__{ep.ip}/{ep.port}@{sp.affinity_seconds}",
@@ -131,62 +142,63 @@ def render(sp: ServicePort, ctx: Context) -> Rendered:
     """The chains, affinity sets and map elements of one ServicePort."""
     out = Rendered()
     proto = sp.protocol.lower()
+    service = service_chain(sp)
     if sp.cluster_ip:
         if sp.endpoints:
-            out.elements.add(("service-ips", f"{sp.cluster_ip} . {proto} . {sp.port}", f"goto {service_chain(sp)}"))
+            out.elements.add(("service-ips", f"{sp.cluster_ip} . {proto} . {sp.port}", f"goto {service}"))
         else:
             out.elements.add(("no-endpoint-services", f"{sp.cluster_ip} . {proto} . {sp.port}",
                               "goto reject-chain"))
     if sp.node_port:
-        if sp.endpoints:
+        if not sp.endpoints:
+            out.elements.add(("no-endpoint-nodeports", f"{proto} . {sp.node_port}", "goto reject-chain"))
+        elif sp.local_only:
             out.elements.add(("service-nodeports", f"{proto} . {sp.node_port}", f"goto {external_chain(sp)}"))
             out.chains[external_chain(sp)] = _external_rules(sp, ctx)
         else:
-            out.elements.add(("no-endpoint-nodeports", f"{proto} . {sp.node_port}", "goto reject-chain"))
+            out.elements.add(("service-nodeports", f"{proto} . {sp.node_port}", f"goto {service}"))
     if not sp.endpoints:
         return out
-    out.chains[service_chain(sp)] = _service_rules(sp, sp.endpoints, ctx)
+    out.chains[service] = _service_rules(sp, ctx)
     for ep in sp.endpoints:
-        out.chains[endpoint_chain(sp, ep)] = _endpoint_rules(sp, ep)
+        out.elements.add(("hairpin", f"{ep.ip} . {ep.ip}", ""))
         if sp.affinity_seconds:
             out.sets[affinity_set(sp, ep)] = sp.affinity_seconds
     return out
 
 
-def _service_rules(sp: ServicePort, endpoints: tuple[Endpoint, ...], ctx: Context) -> list[str]:
-    rules = []
+def _service_rules(sp: ServicePort, ctx: Context) -> list[str]:
+    rules = ["fib daddr type local jump mark-for-masquerade"]  # a node port: replies must come back through us
     if sp.cluster_ip:
         rules.append(f"ip daddr {sp.cluster_ip} {sp.protocol.lower()} dport {sp.port} "
                      f"ip saddr != {ctx.pod_cidr} jump mark-for-masquerade")
-    return rules + _pick(sp, endpoints)
+    return rules + _pick(sp, sp.endpoints)
 
 
 def _pick(sp: ServicePort, endpoints: tuple[Endpoint, ...]) -> list[str]:
-    """Affinity first, then a random endpoint."""
+    """Affinity first, then a random endpoint: the i-th of N with probability 1/(N-i) of what is left."""
+    proto = f"meta l4proto {sp.protocol.lower()}"
     rules = []
     if sp.affinity_seconds:
-        rules += [f"ip saddr @{affinity_set(sp, ep)} goto {endpoint_chain(sp, ep)}" for ep in endpoints]
-    choices = ", ".join(f"{i} : goto {endpoint_chain(sp, ep)}" for i, ep in enumerate(endpoints))
-    return [*rules, f"numgen random mod {len(endpoints)} vmap {{ {choices} }}"]
+        rules += [f"{proto} ip saddr @{affinity_set(sp, ep)}{_dnat(sp, ep)}" for ep in endpoints]
+    for i, ep in enumerate(endpoints):
+        left = len(endpoints) - i
+        rules.append(f"{proto}{f' numgen random mod {left} 0' if left > 1 else ''}{_dnat(sp, ep)}")
+    return rules
+
+
+def _dnat(sp: ServicePort, ep: Endpoint) -> str:
+    """Record (or refresh) the client's affinity to ``ep``, and DNAT to it."""
+    update = f" update @{affinity_set(sp, ep)} {{ ip saddr }}" if sp.affinity_seconds else ""
+    return f"{update} dnat to {ep.ip}:{ep.port}"
 
 
 def _external_rules(sp: ServicePort, ctx: Context) -> list[str]:
-    if not sp.local_only:
-        return ["jump mark-for-masquerade", f"goto {service_chain(sp)}"]
-    # Local: the client's address is kept, so only endpoints here can answer it. Pods and this
-    # node itself are not "external" and go the cluster way, as in Kubernetes.
-    rules = [f"ip saddr {ctx.pod_cidr} goto {service_chain(sp)}",
-             "fib saddr type local jump mark-for-masquerade",
-             f"fib saddr type local goto {service_chain(sp)}"]
+    """Local policy: the client's address is kept, so only endpoints here can answer it. Pods and
+    this node itself are not "external" and go the cluster way, as in Kubernetes."""
+    rules = [f"ip saddr {ctx.pod_cidr} goto {service_chain(sp)}", f"fib saddr type local goto {service_chain(sp)}"]
     local = sp.local_endpoints(ctx.node)
     return rules + (_pick(sp, local) if local else ["drop"])
-
-
-def _endpoint_rules(sp: ServicePort, ep: Endpoint) -> list[str]:
-    rules = [f"ip saddr {ep.ip} jump mark-for-masquerade"]  # hairpin: replies must come back through us
-    if sp.affinity_seconds:
-        rules.append(f"update @{affinity_set(sp, ep)} {{ ip saddr }}")
-    return [*rules, f"meta l4proto {sp.protocol.lower()} dnat to {ep.ip}:{ep.port}"]
 
 
 # -- scripts ---------------------------------------------------------------------------------------
@@ -197,6 +209,7 @@ def base_script() -> list[str]:
     Chains are flushed and refilled, maps are only made (their elements are the Services')."""
     lines = [f"add table {TABLE}"]
     lines += [f"add map {TABLE} {name} {{ type {kind}; }}" for name, kind in MAPS.items()]
+    lines += [f"add set {TABLE} {name} {{ type {kind}; }}" for name, kind in SETS.items()]
     lines += [f"add chain {TABLE} {name} {{ {spec} }}" if spec else f"add chain {TABLE} {name}"
               for name, (spec, _rules) in BASE_CHAINS.items()]
     for name, (_spec, rules) in BASE_CHAINS.items():
@@ -214,17 +227,21 @@ def full_script(ports: Iterable[ServicePort], ctx: Context, existing_chains: Ite
     sets = {name: timeout for r in rendered.values() for name, timeout in r.sets.items()}
     lines = base_script()
     lines += [f"flush map {TABLE} {name}" for name in MAPS]
+    lines += [f"flush set {TABLE} {name}" for name in SETS]
     lines += _add_sets(sets)
     lines += _write_chains(chains)
     lines += _add_elements({e for r in rendered.values() for e in r.elements})
-    keep = {*chains, *BASE_CHAINS}
-    lines += _delete(sorted(set(existing_chains) - keep), sorted(set(existing_sets) - set(sets) - set(MAPS)))
+    stale_chains = set(existing_chains) - set(chains) - set(BASE_CHAINS)
+    stale_sets = set(existing_sets) - set(sets) - set(MAPS) - set(SETS)
+    lines += _delete(sorted(stale_chains), sorted(stale_sets))
     return _script(lines), rendered
 
 
-def update_script(old: Mapping[str, Rendered], new: Mapping[str, Rendered]) -> str:
+def update_script(old: Mapping[str, Rendered], new: Mapping[str, Rendered],
+                  shared: Iterable[Element] = ()) -> str:
     """One transaction from ``old`` to ``new`` renderings of the changed ServicePorts only
-    (keys in either; a key missing from ``new`` was removed). Touches nothing else."""
+    (keys in either; a key missing from ``new`` was removed). Touches nothing else, and
+    deletes no element of ``shared``: those other ServicePorts still need (a hairpin entry)."""
     old_chains = {name for r in old.values() for name in r.chains}
     old_sets = {name for r in old.values() for name in r.sets}
     old_elements = {e for r in old.values() for e in r.elements}
@@ -232,7 +249,7 @@ def update_script(old: Mapping[str, Rendered], new: Mapping[str, Rendered]) -> s
     new_sets = {name: timeout for r in new.values() for name, timeout in r.sets.items()}
     new_elements = {e for r in new.values() for e in r.elements}
     lines = _add_sets({name: t for name, t in new_sets.items() if name not in old_sets})
-    lines += _delete_elements(old_elements - new_elements)
+    lines += _delete_elements(old_elements - new_elements - set(shared))
     lines += _write_chains(new_chains)
     lines += _add_elements(new_elements - old_elements)
     lines += _delete(sorted(old_chains - set(new_chains)), sorted(old_sets - set(new_sets)))
@@ -260,7 +277,7 @@ def _write_chains(chains: Mapping[str, list[str]]) -> list[str]:
 def _elements(verb: str, elements: Iterable[Element]) -> list[str]:
     by_map: dict[str, list[str]] = {}
     for map_name, key, verdict in sorted(elements):
-        by_map.setdefault(map_name, []).append(f"{key} : {verdict}")
+        by_map.setdefault(map_name, []).append(f"{key} : {verdict}" if verdict else key)
     return [f"{verb} element {TABLE} {map_name} {{ {', '.join(items)} }}" for map_name, items in by_map.items()]
 
 
