@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nodeos.agent.token import TOKEN_FILE, agent_token
 from nodeos.config import default_config, dump
 from nodeos.daemon import NODE_NETWORK
 from nodeos.sandbox.layout import API_PORT, Host, Sandbox
@@ -55,9 +56,21 @@ def write_host_files(sandbox: Sandbox, host: Host) -> None:
                  host.dir / "networks"):
         path.mkdir(parents=True, exist_ok=True)
     host.config.write_text(nodeos_config(sandbox, host))
+    _share_agent_token(sandbox, host)
     host.containers_conf.write_text(containers_conf(host))
     host.storage_conf.write_text(_toml({"storage": {
         "driver": "overlay", "graphroot": str(host.graphroot), "runroot": str(host.runroot)}}))
+
+
+def _share_agent_token(sandbox: Sandbox, host: Host) -> None:
+    """The master's agent token in the host's data dir: the API server forwards logs and exec to every
+    agent with it, and an agent answers only its own data dir's token (nodeos.agent.token)."""
+    token = agent_token(sandbox.master.dir / "data")
+    if host is not sandbox.master:
+        path = host.dir / "data" / TOKEN_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
 
 
 def nodeos_config(sandbox: Sandbox, host: Host) -> str:
