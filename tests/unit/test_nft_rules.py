@@ -19,8 +19,8 @@ def test_cluster_ip_dispatches_to_a_service_chain_that_picks_endpoints_at_random
                             ("hairpin", "10.244.1.3 . 10.244.1.3", ""), ("hairpin", "10.244.2.3 . 10.244.2.3", ""),
                             ("hairpin", "10.244.3.3 . 10.244.3.3", "")}
     assert out.chains == {svc: [
-        "fib daddr type local jump mark-for-masquerade",
-        "ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade",
+        "fib daddr type local meta mark set meta mark or 0x4000",
+        "ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 meta mark set meta mark or 0x4000",
         "meta l4proto tcp numgen random mod 3 0 dnat to 10.244.1.3:8080",  # 1/3
         "meta l4proto tcp numgen random mod 2 0 dnat to 10.244.2.3:8080",  # half of the other 2/3
         "meta l4proto tcp dnat to 10.244.3.3:8080"]}  # the rest
@@ -40,7 +40,7 @@ def test_node_port_cluster_policy_goes_to_the_service_chain_which_masquerades_it
     out = render(sp, CTX)
     svc = nftrules.service_chain(sp)
     assert ("service-nodeports", "tcp . 30080", f"goto {svc}") in out.elements
-    assert out.chains[svc][0] == "fib daddr type local jump mark-for-masquerade"  # only node ports are local
+    assert out.chains[svc][0] == "fib daddr type local meta mark set meta mark or 0x4000"  # only node ports are local
     assert set(out.chains) == {svc}
 
 

@@ -57,6 +57,9 @@ from nodeos.network.proxy.model import Endpoint, ServicePort
 
 TABLE = "ip nodeos"
 MASQ_MARK = 0x4000
+# Set inline, not by a jump to a chain: each commit walks every path from the base chains
+# (the kernel's loop check), so every jump per Service costs on every update.
+_MARK = f"meta mark set meta mark or {MASQ_MARK:#x}"
 _MAX_NAME = 200  # nftables allows 255; the hash keeps truncated names unique
 
 # Base chains: name -> (chain spec, rules).
@@ -82,7 +85,6 @@ BASE_CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
         f"meta mark set meta mark xor {MASQ_MARK:#x}",
         "masquerade fully-random",
     )),
-    "mark-for-masquerade": ("", (f"meta mark set meta mark or {MASQ_MARK:#x}",)),
     "reject-chain": ("", ("reject",)),
 }
 _IP_PORT = "ipv4_addr . inet_proto . inet_service : verdict"
@@ -168,10 +170,10 @@ def render(sp: ServicePort, ctx: Context) -> Rendered:
 
 
 def _service_rules(sp: ServicePort, ctx: Context) -> list[str]:
-    rules = ["fib daddr type local jump mark-for-masquerade"]  # a node port: replies must come back through us
+    rules = [f"fib daddr type local {_MARK}"]  # a node port: replies must come back through us
     if sp.cluster_ip:
         rules.append(f"ip daddr {sp.cluster_ip} {sp.protocol.lower()} dport {sp.port} "
-                     f"ip saddr != {ctx.pod_cidr} jump mark-for-masquerade")
+                     f"ip saddr != {ctx.pod_cidr} {_MARK}")
     return rules + _pick(sp, sp.endpoints)
 
 
