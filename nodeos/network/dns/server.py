@@ -72,7 +72,7 @@ async def answer_wire(handler: Handler, data: bytes, *, max_size: int | None) ->
     """The wire answer to the wire query ``data``, or None to drop it.
 
     ``max_size`` None: the client's UDP limit (EDNS payload or 512); TCP passes 65535."""
-    if len(data) < _HEADER:
+    if len(data) < _HEADER or data[2] & 0x80:  # too short for a header, or a response (QR): never answered
         return None
     try:
         query = dns.message.from_wire(data)
@@ -80,8 +80,6 @@ async def answer_wire(handler: Handler, data: bytes, *, max_size: int | None) ->
         return _header_only(data, dns.rcode.FORMERR)
     except Exception:  # dnspython raises plain errors for some malformed input too
         return _header_only(data, dns.rcode.FORMERR)
-    if query.flags & dns.flags.QR:
-        return None
     if query.opcode() != dns.opcode.QUERY:
         return _header_only(data, dns.rcode.NOTIMP)
     if len(query.question) != 1:
