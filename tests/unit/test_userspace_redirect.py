@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nodeos.network.proxy.redirect import Redirect, ruleset
+from nodeos.network.proxy.redirect import Redirect, changed_udp, ruleset, udp_destinations
 
 
 def elements(script: str, name: str) -> str | None:
@@ -48,3 +48,17 @@ def test_the_rules_do_not_depend_on_the_services():
     assert rules == [line for line in ruleset([]).splitlines() if line.startswith("add rule")]
     assert sum("redirect to" in rule for rule in rules) == 4  # cluster IPs and node ports, prerouting and output
     assert sum("reject with tcp reset" in rule for rule in rules) == 4
+
+
+def test_udp_flows_are_forgotten_where_the_redirect_changed():
+    before = udp_destinations([Redirect("udp", "10.96.0.10", 53, 30053, 40001, 40001),
+                               Redirect("udp", "10.96.0.11", 53, None, 40002, None),
+                               Redirect("tcp", "10.96.0.12", 80, None, 40003, None)])
+    assert before == {("10.96.0.10", 53): 40001, (None, 30053): 40001, ("10.96.0.11", 53): 40002}
+    after = udp_destinations([Redirect("udp", "10.96.0.10", 53, 30053, 40001, 40001),  # unchanged
+                              Redirect("udp", "10.96.0.11", 53, None, None, None),  # now rejected
+                              Redirect("udp", "10.96.0.13", 53, None, 40004, None)])  # new
+    assert changed_udp(before, after) == [("10.96.0.11", 53), ("10.96.0.13", 53)]
+    assert changed_udp(after, {}) == sorted(after, key=str)  # Services gone
+    assert changed_udp(None, after) == sorted(after, key=str)  # at start: the old listeners are gone
+    assert changed_udp(after, after) == []

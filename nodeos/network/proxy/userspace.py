@@ -98,6 +98,7 @@ class UserspaceProxy:
         self.ports: dict[str, ServicePort] = {}  # the ports served, by key
         self._nursery = nursery
         self._listeners: dict[tuple[str, str], TcpProxy | UdpProxy] = {}  # (port key, role) -> listener
+        self._udp: dict[redirect.UdpDestination, int | None] | None = None  # as last written; None: unknown
 
     async def sync(self, ports: dict[str, ServicePort], changed: Iterable[str]) -> None:
         """Bring the ``changed`` keys' listeners in step with ``ports``, then write the table."""
@@ -106,7 +107,20 @@ class UserspaceProxy:
         await self.write_table()
 
     async def write_table(self) -> None:
-        await redirect.apply(redirect.ruleset(self.redirects()))
+        """Write the whole table, then forget the UDP flows whose redirect changed (see ``redirect``)."""
+        redirects = self.redirects()
+        await redirect.apply(redirect.ruleset(redirects))
+        udp = redirect.udp_destinations(redirects)
+        stale = redirect.changed_udp(self._udp, udp)
+        self._udp = udp
+        if stale:
+            try:
+                deleted = await trio.to_thread.run_sync(redirect.forget_udp_flows, stale)
+            except OSError as exc:
+                log.warning("userspace proxy: cannot forget stale UDP flows (%s): clients that keep sending "
+                            "may keep going to the old listener until their conntrack entries expire", exc)
+            else:
+                log.debug("userspace proxy: forgot %d UDP flows to %s", deleted, stale)
 
     def listener(self, key: str, role: str = _CLUSTER) -> TcpProxy | UdpProxy | None:
         return self._listeners.get((key, role))
