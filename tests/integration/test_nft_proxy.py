@@ -3,7 +3,7 @@
 Topology (every namespace made here, removed at the end)::
 
     pod1 10.244.1.11 ┐
-    pod2 10.244.1.12 ├─ br0 10.244.1.1 ─ NODE ─ vc 10.244.9.1 ── client 10.244.9.2 (a pod, routed)
+    pod2 10.244.1.12 ├─ nodeos0 10.244.1.1 ─ NODE ─ vc 10.244.9.1 ── client 10.244.9.2 (a pod, routed)
     pod3 10.244.1.13 ┘                    │  └── vo 192.168.50.1 ── outside 192.168.50.2 (not a pod)
                                           └ svc0 (a veth to nowhere): the route to the service CIDR
 
@@ -23,9 +23,11 @@ import textwrap
 import pytest
 import trio
 
+from nodeos.agent.podman.network import BRIDGE
 from nodeos.api.kinds import by_plural
 from nodeos.config import parse
 from nodeos.network.proxy import nftrules
+from nodeos.network.proxy.hairpin import ensure_hairpin
 from nodeos.network.proxy.model import Changes, Endpoint, ServicePort
 from nodeos.network.proxy.nftables import NftablesProxy, run_nftables_proxy
 from nodeos.network.proxy.nftrules import Context
@@ -101,13 +103,13 @@ class Net:
         self.add_ns(self.node)
         node = ("ip", "-n", self.node)
         sh("ip", "netns", "exec", self.node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        sh(*node, "link", "add", "br0", "type", "bridge")
-        sh(*node, "addr", "add", "10.244.1.1/24", "dev", "br0")
-        sh(*node, "link", "set", "br0", "up")
+        sh(*node, "link", "add", BRIDGE, "type", "bridge")
+        sh(*node, "addr", "add", "10.244.1.1/24", "dev", BRIDGE)
+        sh(*node, "link", "set", BRIDGE, "up")
         for i, (pod, ip) in enumerate(PODS.items()):
             self.add_ns(self.ns(pod))
             self.link(self.ns(pod), f"v{i}", ip, "10.244.1.1")
-            sh(*node, "link", "set", f"v{i}", "master", "br0", "up")
+            sh(*node, "link", "set", f"v{i}", "master", BRIDGE, "up")
             # br_netfilter DNATs hairpin traffic at the bridge and sends it back out the port it came in
             # on; a bridge does that only with hairpin mode (kubelet's hairpin-veth mode)
             sh(*node, "link", "set", f"v{i}", "type", "bridge_slave", "hairpin", "on")
@@ -243,6 +245,18 @@ async def test_hairpin_a_pod_reaches_itself_through_its_service(net, proxy):
     assert replies == ["pod1 10.244.1.1"] * 3  # masqueraded, so the reply comes back through the node
 
 
+async def test_ensure_hairpin_turns_hairpin_mode_on_for_the_pod_bridge_ports(net, proxy):
+    await program(proxy, service("web", "pod1"))
+    sh("ip", "-n", net.node, "link", "set", "v0", "type", "bridge_slave", "hairpin", "off")  # netavark's way
+    try:
+        assert await net.connect("pod1", "10.96.0.10", 80, timeout=0.5) == ["error TimeoutError"]
+    finally:
+        assert await ensure_hairpin(BRIDGE, ("ip", "-n", net.node)) == ["v0"]
+    assert await net.connect("pod1", "10.96.0.10", 80) == ["pod1 10.244.1.1"]
+    assert await ensure_hairpin(BRIDGE, ("ip", "-n", net.node)) == []
+    assert await ensure_hairpin("nodeos-none", ("ip", "-n", net.node)) == []
+
+
 async def test_hairpin_entry_shared_by_two_services_survives_one_of_them(net, proxy):
     web, other = service("web", "pod1"), service("other", "pod1", cluster_ip="10.96.0.12")
     await program(proxy, web, other)
@@ -305,8 +319,8 @@ async def test_the_component_follows_services_and_endpoints(net, api):
 
     await api.create(ENDPOINTS, endpoints("pod1", "pod2"))
     async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: run_nftables_proxy(config, api, task_status=task_status,
-                                                                   nft=net.nft()))
+        await nursery.start(lambda task_status: run_nftables_proxy(
+            config, api, task_status=task_status, nft=net.nft(), ip=("ip", "-n", net.node)))
         assert backends(await net.connect("client", cluster_ip, 80, count=20)) == {"pod1", "pod2"}
         await api.update(ENDPOINTS, endpoints("pod3"))
 

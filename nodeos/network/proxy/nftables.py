@@ -25,10 +25,12 @@ from collections.abc import Mapping, Sequence
 
 import trio
 
+from nodeos.agent.podman.network import BRIDGE
 from nodeos.client import ApiClient
 from nodeos.config import Config
 from nodeos.errors import NodeosError
 from nodeos.network.proxy import nftrules
+from nodeos.network.proxy.hairpin import ensure_hairpin
 from nodeos.network.proxy.model import Changes, ServicePort, ServiceTracker
 from nodeos.network.proxy.nftrules import Context, Element, Rendered
 
@@ -121,18 +123,22 @@ class NftablesProxy:
 
 async def run_nftables_proxy(config: Config, api: ApiClient, *,
                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-                             nft: Sequence[str] = ("nft",), resync_period: float = 60.0) -> None:
+                             nft: Sequence[str] = ("nft",), ip: Sequence[str] = ("ip",),
+                             resync_period: float = 60.0) -> None:
     """Follow Services and Endpoints and program them until cancelled; started once the
-    first full sync is in the table."""
+    first full sync is in the table. ``nft`` and ``ip`` are the commands (tests prefix them
+    to run in a network namespace)."""
     proxy = NftablesProxy(Context(node=config.node.name, pod_cidr=str(config.cluster.pod_cidr)), nft)
     tracker = ServiceTracker(api, resync_period=resync_period)
     async with trio.open_nursery() as nursery:
         await nursery.start(tracker.run)
         first = await tracker.changes()
         await proxy.apply(first, tracker.snapshot())
+        await ensure_hairpin(BRIDGE, ip)
         log.info("nftables: %d service ports programmed", len(proxy.programmed))
         task_status.started()
         while True:
             changes = await tracker.changes()
             await proxy.apply(changes, tracker.snapshot())
+            await ensure_hairpin(BRIDGE, ip)
             log.debug("nftables: %s %d service ports", "resynced" if changes.full else "updated", len(changes))
