@@ -39,6 +39,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -99,7 +100,7 @@ class Lab:
         sh("ip", "-n", ns, *args)
 
     def run(self, ns: str, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", ns, *args, **kwargs)
+        return sh(*in_netns(ns), *args, **kwargs)
 
     def build(self) -> None:
         for ns in self.namespaces():
@@ -166,15 +167,26 @@ def lab() -> Iterator[Lab]:
         built.destroy()
 
 
+Prefix = tuple[str, ...]  # runs a command in a namespace: ip netns exec NS, or nsenter --net=/proc/PID/ns/net
+
+
+def in_netns(ns: str) -> Prefix:
+    return ("ip", "netns", "exec", ns)
+
+
+def in_pod(pid: int) -> Prefix:
+    return ("nsenter", f"--net=/proc/{pid}/ns/net")
+
+
 @contextmanager
-def iperf_server(lab: Lab, ns: str, address: str) -> Iterator[None]:
-    server = subprocess.Popen(["ip", "netns", "exec", ns, "iperf3", "-s", "-B", address, "-p", str(IPERF_PORT)],
+def iperf_server(where: Prefix, address: str) -> Iterator[None]:
+    server = subprocess.Popen([*where, "iperf3", "-s", "-B", address, "-p", str(IPERF_PORT)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while f":{IPERF_PORT}" not in lab.run(ns, "ss", "-ltnH").stdout:
+        while f"{address}:{IPERF_PORT}" not in sh(*where, "ss", "-ltnH").stdout:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"iperf3 did not listen in {ns}")
+                raise RuntimeError(f"iperf3 did not listen on {address}")
             time.sleep(0.05)
         yield
     finally:
@@ -182,14 +194,32 @@ def iperf_server(lab: Lab, ns: str, address: str) -> Iterator[None]:
         server.wait(timeout=10)
 
 
-def iperf(lab: Lab, ns: str, target: str, seconds: float) -> float:
-    """Gbit/s received, as iperf3's client reports it."""
-    done = lab.run(ns, "iperf3", "-c", target, "-p", str(IPERF_PORT), "-t", f"{seconds:g}", "-O", "1", "-J",
-                   check=False)
+def iperf(where: Prefix, target: str, seconds: float) -> float:
+    """Gbit/s received, as iperf3's client reports it (its first second left out: slow start)."""
+    done = sh(*where, "iperf3", "-c", target, "-p", str(IPERF_PORT), "-t", f"{seconds:g}", "-O", "1", "-J",
+              check=False)
     result = json.loads(done.stdout or "{}")
     if "error" in result or done.returncode != 0:
-        raise RuntimeError(f"iperf3 {ns} -> {target}: {result.get('error') or done.stderr.strip()}")
+        raise RuntimeError(f"iperf3 -> {target}: {result.get('error') or done.stderr.strip()}")
     return result["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+class Results:
+    def __init__(self) -> None:
+        self.gbits: dict[str, list[float]] = {}
+        self.ratios: dict[str, list[float]] = {}
+
+    def pair(self, paths: dict[str, tuple[Prefix, str]], a: str, b: str, seconds: float, flip: bool) -> None:
+        """Run ``a`` and ``b`` back to back (the order flipped when ``flip``); record both, and b/a."""
+        for name in ((b, a) if flip else (a, b)):
+            self.gbits.setdefault(name, []).append(iperf(*paths[name], seconds))
+        self.ratios.setdefault(f"{b} / {a}", []).append(self.gbits[b][-1] / self.gbits[a][-1])
+
+    def rounds(self, paths: dict[str, tuple[Prefix, str]], pairs: list[tuple[str, str]], seconds: float,
+               rounds: int) -> None:
+        for i in range(rounds):
+            for j, (a, b) in enumerate(pairs):
+                self.pair(paths, a, b, seconds, (i + j) % 2 == 1)
 
 
 def nftables_service(lab: Lab) -> None:
@@ -217,39 +247,115 @@ def userspace_service(lab: Lab) -> Iterator[None]:
         lab.run(lab.hosts[0], "nft", "delete", "table", "ip", redirect.TABLE, check=False)
 
 
-def paths(net: Lab) -> dict[str, tuple[str, str]]:
-    """Scenario -> (client namespace, target address)."""
-    remote_pod = POD_NET.format(2, 2)
-    return {"underlay": (net.hosts[0], UNDERLAY.format(2)), "vxlan": (net.pods[0], remote_pod),
-            "clusterip-nft": (net.pods[0], CLUSTER_IP), "clusterip-user": (net.pods[0], CLUSTER_IP)}
+def lab_paths(net: Lab) -> dict[str, tuple[Prefix, str]]:
+    """Scenario -> (where the client runs, the target address)."""
+    pod = in_netns(net.pods[0])
+    return {"underlay": (in_netns(net.hosts[0]), UNDERLAY.format(2)), "vxlan": (pod, POD_NET.format(2, 2)),
+            "clusterip-nft": (pod, CLUSTER_IP), "clusterip-user": (pod, CLUSTER_IP)}
 
 
-def pair(net: Lab, a: str, b: str, seconds: float, flip: bool, results: Results) -> None:
-    """Run ``a`` and ``b`` back to back (order flipped every other round) and record both and b/a."""
-    where = paths(net)
-    for name in ((b, a) if flip else (a, b)):
-        results.gbits.setdefault(name, []).append(iperf(net, *where[name], seconds))
-    results.ratios.setdefault(f"{b} / {a}", []).append(results.gbits[b][-1] / results.gbits[a][-1])
-
-
-class Results:
-    def __init__(self) -> None:
-        self.gbits: dict[str, list[float]] = {}
-        self.ratios: dict[str, list[float]] = {}
-
-
-def measure(seconds: float, rounds: int) -> Results:
+def measure_lab(seconds: float, rounds: int) -> Results:
     results = Results()
     with lab() as net:
-        h2, p2 = net.hosts[1], net.pods[1]
-        with iperf_server(net, h2, UNDERLAY.format(2)), iperf_server(net, p2, POD_NET.format(2, 2)):
+        paths = lab_paths(net)
+        with (iperf_server(in_netns(net.hosts[1]), UNDERLAY.format(2)),
+              iperf_server(in_netns(net.pods[1]), POD_NET.format(2, 2))):
             nftables_service(net)
-            for i in range(rounds):
-                pair(net, "underlay", "vxlan", seconds, i % 2 == 1, results)
-                pair(net, "vxlan", "clusterip-nft", seconds, i % 2 == 0, results)
+            results.rounds(paths, [("underlay", "vxlan"), ("vxlan", "clusterip-nft")], seconds, rounds)
             with userspace_service(net):
-                for i in range(rounds):
-                    pair(net, "vxlan", "clusterip-user", seconds, i % 2 == 1, results)
+                results.rounds(paths, [("vxlan", "clusterip-user")], seconds, rounds)
+    return results
+
+
+# --- in a sandbox: real daemons, real Podman pods ------------------------------------------------
+
+def pod(name: str, node: str, labels: dict[str, str]) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": TEST_IMAGE,
+                                                       "command": ["sleep", "3600"]}]}}
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bench", "namespace": "default"},
+           "spec": {"selector": {"app": "bench-server"}, "ports": [{"port": IPERF_PORT, "protocol": "TCP"}]}}
+TEST_IMAGE = "localhost/nodeos-test/busybox:1"
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise RuntimeError(f"not within {timeout:g}s: {what}")
+
+
+def pod_pid(host, name: str) -> int:
+    """The PID of the pod's container, whose network namespace is the pod's."""
+    from tests.sandbox import host_podman
+
+    ids = host_podman(host, "ps", "-q", "--filter", f"label=nodeos.pod-name={name}",
+                      "--filter", "label=nodeos.container-name=c").stdout.split()
+    return int(host_podman(host, "inspect", "--format", "{{.State.Pid}}", ids[0]).stdout.strip())
+
+
+@contextmanager
+def sandbox(workdir: Path, mode: str) -> Iterator[dict[str, tuple[Prefix, str]]]:
+    """A sandbox (a master and two workers) in proxy ``mode`` with a client pod on worker1, a server pod on
+    worker2 behind Service "bench", iperf3 servers listening; yields the scenarios' paths."""
+    import httpx
+
+    from nodeos.sandbox import Sandbox
+    from tests.sandbox import image_archive, nodeos
+
+    directory = workdir / f"sandbox-{mode}"
+    try:
+        up = nodeos("sandbox", "up", "--workers", "2", "--dir", str(directory), "--proxy-mode", mode)
+        if up.returncode != 0:
+            raise RuntimeError(f"sandbox up: {up.stderr.strip()}")
+        loaded = nodeos("sandbox", "load", "--dir", str(directory), str(image_archive(workdir)))
+        if loaded.returncode != 0:
+            raise RuntimeError(f"sandbox load: {loaded.stderr.strip()}")
+        sb = Sandbox.load(directory)
+        w1, w2 = sb.host("worker1"), sb.host("worker2")
+        with httpx.Client(base_url=sb.url, timeout=10) as api:
+            base = "/api/v1/namespaces/default"
+            api.post(f"{base}/pods", json=pod("bench-client", "worker1", {"app": "bench-client"})).raise_for_status()
+            api.post(f"{base}/pods", json=pod("bench-server", "worker2", {"app": "bench-server"})).raise_for_status()
+            cluster_ip = api.post(f"{base}/services", json=SERVICE).raise_for_status().json()["spec"]["clusterIP"]
+
+            def running_ip(name: str) -> str | None:
+                status = api.get(f"{base}/pods/{name}").json().get("status") or {}
+                return status.get("podIP") if status.get("phase") == "Running" else None
+
+            client_ip = wait_for(lambda: running_ip("bench-client"), 120, "the client pod Running")
+            server_ip = wait_for(lambda: running_ip("bench-server"), 120, "the server pod Running")
+        client, server = in_pod(pod_pid(w1, "bench-client")), in_pod(pod_pid(w2, "bench-server"))
+        print(f"sandbox {mode}: client {client_ip} on worker1, server {server_ip} on worker2, "
+              f"Service {cluster_ip}", file=sys.stderr)
+        paths = {"underlay": (in_netns(w1.netns), w2.ip), "vxlan": (client, server_ip),
+                 f"clusterip-{'nft' if mode == 'nftables' else 'user'}": (client, cluster_ip)}
+        with iperf_server(in_netns(w2.netns), w2.ip), iperf_server(server, server_ip):
+            wait_for(lambda: _answers(client, cluster_ip), 60, f"the Service {cluster_ip} answering")
+            yield paths
+    finally:
+        nodeos("sandbox", "down", "--dir", str(directory))
+
+
+def _answers(where: Prefix, target: str) -> bool:
+    try:
+        return iperf(where, target, 1) > 0
+    except RuntimeError:
+        return False
+
+
+def measure_sandbox(seconds: float, rounds: int) -> Results:
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="nodeos-bench-net-") as tmp:
+        with sandbox(Path(tmp), "nftables") as paths:
+            results.rounds(paths, [("underlay", "vxlan"), ("vxlan", "clusterip-nft")], seconds, rounds)
+        with sandbox(Path(tmp), "userspace") as paths:
+            results.rounds(paths, [("vxlan", "clusterip-user")], seconds, rounds)
     return results
 
 
@@ -260,10 +366,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each iperf3 run")
     parser.add_argument("--rounds", type=int, default=5, help="runs of each scenario (medians are reported)")
+    parser.add_argument("--netns", action="store_true",
+                        help="namespaces of the benchmark's own instead of a sandbox (no daemons, no Podman)")
     args = parser.parse_args()
     if shutil.which("iperf3") is None:
         sys.exit("iperf3 is not installed: apt-get install -y iperf3")
-    results = measure(args.seconds, args.rounds)
+    results = (measure_lab if args.netns else measure_sandbox)(args.seconds, args.rounds)
     print(f"{'path':<16} {'Gbit/s median':>14}  runs")
     for name in SCENARIOS:
         values = results.gbits[name]
@@ -272,7 +380,7 @@ def main() -> None:
     for name, values in results.ratios.items():
         target = f">= {TARGETS[name]}" if name in TARGETS else "-"
         print(f"{name:<24} {statistics.median(values):>7.3f}  {target:<6}  {' '.join(f'{v:.2f}' for v in values)}")
-    print(json.dumps({"seconds": args.seconds, "rounds": args.rounds,
+    print(json.dumps({"where": "netns" if args.netns else "sandbox", "seconds": args.seconds, "rounds": args.rounds,
                       "gbits": {k: round(statistics.median(v), 3) for k, v in results.gbits.items()},
                       "ratios": {k: round(statistics.median(v), 3) for k, v in results.ratios.items()}}))
 
