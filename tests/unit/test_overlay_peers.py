@@ -114,3 +114,24 @@ def test_masquerade_rules_in_the_order_they_must_apply():
     keep = index("ip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16 snat ip to ip saddr")
     masquerade = index("ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade")
     assert into < marked_into < marked < keep < masquerade
+
+
+def test_only_changes_the_overlay_acts_on_start_a_pass():
+    from nodeos.network.overlay.run import _overlay_view
+
+    old = node("b")
+    heartbeat = {**old, "status": {**old["status"], "conditions": [{"type": "Ready", "status": "True"}]}}
+    assert _overlay_view(heartbeat) == _overlay_view(old)
+    assert _overlay_view(node("b", mac="aa:bb:cc:00:00:99")) != _overlay_view(old)
+    assert _overlay_view(node("b", address="192.168.50.9")) != _overlay_view(old)
+    assert _overlay_view(node("b", cidr="10.244.9.0/24")) != _overlay_view(old)
+
+
+def test_no_overlay_no_mtu_for_the_pod_network():
+    from nodeos.config import default_config
+    from nodeos.network.overlay import pod_network_mtu
+
+    assert pod_network_mtu(default_config(network={"backend": "none"}), "192.168.50.2") is None
+    assert pod_network_mtu(default_config(node={"disable": ["overlay"]}), "192.168.50.2") is None
+    assert pod_network_mtu(default_config(network={"mtu": 1400}), "192.168.50.2") == 1400
+    assert pod_network_mtu(default_config(), "127.0.0.1") is None  # no underlay: Podman's default
