@@ -74,8 +74,9 @@ class Overlay:
         self.nodes.add_handlers(on_add=self._poke, on_update=self._node_updated, on_delete=self._poke)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.nodes.run)
-            while self._pod_cidr() is None:
+            if self._pod_cidr() is None:
                 log.info("overlay: waiting for node %s's podCIDR", self.name)
+            while self._pod_cidr() is None:
                 await self._next_change()
             vtep = await self.sync()
             log.info("overlay: %s (MAC %s) up on %s with %d peer(s)", self.device, vtep.mac, self.address,
