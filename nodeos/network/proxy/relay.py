@@ -108,6 +108,7 @@ class TcpProxy:
             return
         backend = await self._connect(client_ip)
         if backend is None:
+            log.debug("tcp proxy :%d: no endpoint for %s; reset", self.port, client_ip)
             _reset(client)
             return
         await relay(client, backend)

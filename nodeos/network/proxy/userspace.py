@@ -99,6 +99,7 @@ class UserspaceProxy:
         self._nursery = nursery
         self._listeners: dict[tuple[str, str], TcpProxy | UdpProxy] = {}  # (port key, role) -> listener
         self._udp: dict[redirect.UdpDestination, int | None] | None = None  # as last written; None: unknown
+        self._unsupported: set[str] = set()  # keys of SCTP ports, warned about once
 
     async def sync(self, ports: dict[str, ServicePort], changed: Iterable[str]) -> None:
         """Bring the ``changed`` keys' listeners in step with ``ports``, then write the table."""
@@ -139,8 +140,9 @@ class UserspaceProxy:
 
     async def _sync_port(self, key: str, port: ServicePort | None) -> None:
         if port is not None and port.protocol not in _PROXIES:
-            if key not in self.ports:
+            if key not in self._unsupported:
                 log.warning("userspace proxy: %s: %s is not proxied in userspace mode", key, port.protocol)
+                self._unsupported.add(key)
             port = None
         wanted = self._wanted(port) if port is not None else {}
         for role in (_CLUSTER, _NODE):
