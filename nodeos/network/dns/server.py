@@ -76,9 +76,7 @@ async def answer_wire(handler: Handler, data: bytes, *, max_size: int | None) ->
         return None
     try:
         query = dns.message.from_wire(data)
-    except dns.exception.DNSException:
-        return _header_only(data, dns.rcode.FORMERR)
-    except Exception:  # dnspython raises plain errors for some malformed input too
+    except Exception:  # DNSException mostly, but dnspython raises plain errors for some malformed input too
         return _header_only(data, dns.rcode.FORMERR)
     if query.opcode() != dns.opcode.QUERY:
         return _header_only(data, dns.rcode.NOTIMP)
