@@ -14,6 +14,7 @@ side is a small script run with ``ip netns exec``, making N connections.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import subprocess
@@ -243,6 +244,20 @@ async def test_hairpin_a_pod_reaches_itself_through_its_service(net, proxy):
     await program(proxy, service("web", "pod1"))
     replies = await net.connect("pod1", "10.96.0.10", 80, count=3)
     assert replies == ["pod1 10.244.1.1"] * 3  # masqueraded, so the reply comes back through the node
+
+
+async def test_hairpin_survives_the_overlay_keeping_pod_to_pod_sources(net, proxy):
+    """The overlay's postrouting chain runs before ours and keeps pod-to-pod sources (an identity SNAT
+    binding) unless the proxy's mark says otherwise: hairpin must be marked, not only masqueraded."""
+    from nodeos.network.overlay.masquerade import TABLE, masquerade_rules
+
+    await program(proxy, service("web", "pod1"))
+    rules = masquerade_rules(ipaddress.ip_network("10.244.0.0/16"), ipaddress.ip_address("10.244.1.0"), "vx")
+    subprocess.run([*net.nft(), "-f", "-"], input=rules, text=True, check=True)
+    try:
+        assert await net.connect("pod1", "10.96.0.10", 80, count=2) == ["pod1 10.244.1.1"] * 2
+    finally:
+        sh(*net.nft(), "delete", "table", "ip", TABLE)
 
 
 async def test_ensure_hairpin_turns_hairpin_mode_on_for_the_pod_bridge_ports(net, proxy):

@@ -23,10 +23,13 @@ The layout follows kube-proxy's nftables mode (KEP-3866), in one table
   (as kube-proxy does). A node port with the Cluster policy goes straight to
   ``service-…``.
 - hairpin (a pod reaching itself through its Service): the set ``hairpin``
-  holds ``ip . ip`` for every endpoint, and ``nat-postrouting`` masquerades
-  DNATed traffic whose source and destination match, so the reply comes back
-  through us to be un-DNATed. (With br_netfilter, the bridge must also allow
-  a frame out of the port it came in on: hairpin mode on the pods' ports.)
+  holds ``ip . ip`` for every endpoint; ``mark-hairpin``, just after the
+  DNAT, marks new connections whose source and new destination match, so
+  they are masqueraded and the reply comes back through us to be un-DNATed.
+  A mark rather than a masquerade in our postrouting chain: the overlay's
+  postrouting chain runs first and keeps pod-to-pod sources unless the
+  packet carries the mark. (With br_netfilter, the bridge must also let a
+  frame out of the port it came in on: ``hairpin`` sets hairpin mode.)
 - ``filter-input`` / ``-forward`` / ``-output`` jump, for new connections,
   to ``service-endpoints-check``, which rejects (ICMP port unreachable: a
   connect() fails at once with ECONNREFUSED) traffic to a Service without
@@ -34,7 +37,8 @@ The layout follows kube-proxy's nftables mode (KEP-3866), in one table
   ``no-endpoint-nodeports``. Reject is not allowed in the nat hooks, and
   the output filter hook runs before the DNAT of nat-output, so it sees the
   Service address.
-- ``nat-postrouting`` masquerades what was marked (mark bit 0x4000).
+- ``nat-postrouting`` masquerades what was marked (mark bit 0x4000, as
+  kube-proxy's; the overlay's own SNAT rules honour it).
 
 Each ServicePort renders to its own chains, affinity sets and map elements
 (``Rendered``), named with a hash of the ServicePort key, so that a change to
@@ -68,6 +72,8 @@ BASE_CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "nat-prerouting": ("type nat hook prerouting priority -100; policy accept;", ("jump services",)),
     "nat-output": ("type nat hook output priority -100; policy accept;", ("jump services",)),
     "nat-postrouting": ("type nat hook postrouting priority 100; policy accept;", ("jump masquerading",)),
+    "mark-hairpin": ("type filter hook prerouting priority -99; policy accept;",  # after the DNAT at -100
+                     (f"ct status dnat ip saddr . ip daddr @hairpin {_MARK}",)),
     "filter-input": ("type filter hook input priority -110; policy accept;", (_CHECK,)),
     "filter-forward": ("type filter hook forward priority -110; policy accept;", (_CHECK,)),
     "filter-output": ("type filter hook output priority -110; policy accept;", (_CHECK,)),
@@ -80,7 +86,6 @@ BASE_CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {
         "ip daddr != 127.0.0.0/8 fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports",
     )),
     "masquerading": ("", (
-        "ct status dnat ip saddr . ip daddr @hairpin masquerade fully-random",
         f"meta mark & {MASQ_MARK:#x} == 0 return",
         f"meta mark set meta mark xor {MASQ_MARK:#x}",
         "masquerade fully-random",
