@@ -339,7 +339,10 @@ def sandbox(workdir: Path, mode: str) -> Iterator[dict[str, tuple[Prefix, str]]]
             wait_for(lambda: _answers(client, cluster_ip), 60, f"the Service {cluster_ip} answering")
             yield paths
     finally:
-        nodeos("sandbox", "down", "--dir", str(directory))
+        down = nodeos("sandbox", "down", "--dir", str(directory))
+        if down.returncode != 0:
+            print(f"sandbox down failed: {down.stderr.strip()}; run: nodeos sandbox down --dir {directory}",
+                  file=sys.stderr)
 
 
 def _answers(where: Prefix, target: str) -> bool:
