@@ -1,6 +1,10 @@
+import functools
+
+import pytest
 import trio
 
 from nodeos.client.testing import FakeApi
+from nodeos.config import default_config
 from nodeos.network.proxy.model import (
     ENDPOINTS,
     SERVICES,
@@ -112,3 +116,21 @@ async def test_tracker_reports_only_real_changes_coalesced_and_full_resyncs(auto
         assert full.full and set(full) == {"default/web:http/TCP"}
         assert trio.current_time() - start >= 59
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("mode", ["nftables", "userspace"])
+async def test_run_proxy_runs_the_configured_mode(monkeypatch, mode):
+    from nodeos.network import proxy
+    from nodeos.network.proxy import nftables, userspace
+
+    ran = []
+
+    async def fake(name, config, api, *, task_status):
+        ran.append(name)
+        task_status.started()
+
+    monkeypatch.setattr(nftables, "run_nftables_proxy", functools.partial(fake, "nftables"))
+    monkeypatch.setattr(userspace, "run_userspace_proxy", functools.partial(fake, "userspace"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(functools.partial(proxy.run_proxy, default_config(proxy={"mode": mode}), None))
+    assert ran == [mode]
