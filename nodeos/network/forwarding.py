@@ -79,6 +79,7 @@ NODES = by_plural("", "v1", "nodes")
 COMMENT_PREFIX = "nodeos: "
 CONDITION = "ForwardingBlocked"
 RESYNC_SECONDS = 30.0
+NODE_RETRY_SECONDS = 2.0  # until the agent has registered the Node
 FAMILIES = ("ip", "inet", "bridge")  # those where an IPv4 packet meets the forward hook
 # Statements that do not decide a packet's fate: a rule of only these and a drop drops everything.
 _PASSIVE = {"counter", "log"}
@@ -338,28 +339,40 @@ async def run_forward_guard(config: Config, api: ApiClient, *,
     """Check the forward hooks at start and every ``resync`` seconds; remedy, log and report each time.
 
     Started after the first check (remedied or not): a host's firewall is no reason to stop the
-    node. ``prefix`` is for tests: see ``read_ruleset``. Nothing is
-    undone on cancellation: the accepts stay for the pods that keep running.
+    node. Until the agent has registered the Node, the condition is retried every
+    ``NODE_RETRY_SECONDS``. A warning is logged when what there is to say changes, and again
+    whenever rules had to be inserted (someone removed them). ``prefix`` is for tests: see
+    ``read_ruleset``. Nothing is undone on cancellation: the accepts stay for the pods that keep
+    running.
     """
     cluster, node_name = config.cluster, config.node.name
     said: list[str] = []
     started = False
     while True:
-        try:
-            report = await trio.to_thread.run_sync(check_and_remedy, cluster, prefix)
-        except NftError as exc:
-            log.warning("forward guard: cannot read the nftables ruleset: %s", exc)
-        else:
-            lines = _say(report, cluster)
-            for line in lines:
-                if line not in said or report.inserted:
-                    log.warning("%s", line)
-            said = lines
-            try:
-                await publish_condition(api, node_name, node_condition(report, cluster))
-            except (ApiError, ApiUnavailable) as exc:
-                log.warning("forward guard: cannot write node %s's %s condition: %s", node_name, CONDITION, exc)
+        published = await _guard_once(cluster, node_name, api, prefix, said)
         if not started:
             started = True
             task_status.started()
-        await trio.sleep(resync)
+        await trio.sleep(resync if published else min(resync, NODE_RETRY_SECONDS))
+
+
+async def _guard_once(cluster: ClusterConfig, node_name: str, api: ApiClient, prefix: Sequence[str],
+                      said: list[str]) -> bool:
+    """One check: remedy, log what changed (``said`` holds the last lines), write the condition.
+    True when there is nothing left to write (the condition is on the Node, or nft failed)."""
+    try:
+        report = await trio.to_thread.run_sync(check_and_remedy, cluster, prefix)
+        lines = _say(report, cluster)
+    except NftError as exc:
+        report, lines = None, [f"forward guard: cannot read the nftables ruleset: {exc}"]
+    for line in lines:
+        if line not in said or (report is not None and report.inserted):
+            log.warning("%s", line)
+    said[:] = lines
+    if report is None:
+        return True
+    try:
+        return await publish_condition(api, node_name, node_condition(report, cluster))
+    except (ApiError, ApiUnavailable) as exc:
+        log.warning("forward guard: cannot write node %s's %s condition: %s", node_name, CONDITION, exc)
+        return False

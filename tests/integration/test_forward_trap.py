@@ -137,3 +137,17 @@ async def test_the_guard_remedies_repairs_and_sets_the_node_condition(net, api, 
         await trio.sleep(1)  # a few more resyncs: still exactly four
         assert len(net.our_rules()) == 4
         nursery.cancel_scope.cancel()
+
+
+async def test_a_node_registered_after_the_guard_started_gets_the_condition_soon(net, api, tmp_path):
+    config = default_config(node={"name": "n6-late", "role": "all", "data_dir": tmp_path})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: run_forward_guard(config, api, prefix=net.prefix,
+                                                                  task_status=task_status))  # resync: 30 s
+        assert await trio.to_thread.run_sync(net.reaches)  # remedied before any Node exists
+        await api.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n6-late"}})
+        with trio.fail_after(8):  # the retry for a missing Node, not the 30 s resync
+            while not (await api.get(NODES, "n6-late")).get("status", {}).get("conditions"):
+                await trio.sleep(0.2)
+        assert (await condition_of(api, "n6-late"))["reason"] == "ClusterRangesAccepted"
+        nursery.cancel_scope.cancel()
