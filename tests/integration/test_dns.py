@@ -116,6 +116,8 @@ async def test_service_names_over_udp_and_tcp(cluster, nursery, upstream, tmp_pa
         assert missing.rcode() == dns.rcode.NXDOMAIN and missing.authority[0].rdtype == T.SOA
         nodata = await ask(server, "web.dnstest.svc.cluster.local.", T.AAAA)
         assert nodata.rcode() == dns.rcode.NOERROR and nodata.answer == []
+        ptr = await ask(server, "10.0.96.10.in-addr.arpa.", T.PTR)
+        assert [r.to_text() for r in ptr.answer[0]] == ["web.dnstest.svc.cluster.local."]
 
 
 async def test_answers_follow_the_api(cluster, nursery, upstream, tmp_path):

@@ -151,3 +151,31 @@ def test_another_domain():
     z = zone(service(), domain="corp.internal")
     assert ask(z, "web.default.svc.corp.internal.")[1] == ["10.96.0.10"]
     assert not z.contains(dns.name.from_text("web.default.svc.cluster.local."))
+
+
+def reverse(*objects):
+    import ipaddress
+
+    from nodeos.network.dns.records import ReverseZone
+
+    z = zone(*objects)
+    services = [o for o in objects if "spec" in o]
+    return ReverseZone(z, [ipaddress.ip_network("10.96.0.0/16"), ipaddress.ip_network("10.244.0.0/16")],
+                       lambda: services)
+
+
+def test_reverse_names_of_cluster_ips_and_headless_endpoints():
+    r = reverse(service(), service("db", cluster_ip="None"),
+                endpoints("db", "default", subset(["10.244.1.9"], hostnames={"10.244.1.9": "db-0"})))
+    assert ask(r, "10.0.96.10.in-addr.arpa.", T.PTR)[1] == ["web.default.svc.cluster.local."]
+    assert ask(r, "9.1.244.10.in-addr.arpa.", T.PTR)[1] == ["db-0.db.default.svc.cluster.local."]
+    unknown = ask(r, "99.1.244.10.in-addr.arpa.", T.PTR)[0]
+    assert unknown.rcode == dns.rcode.NXDOMAIN and unknown.authority[0].name.to_text() == "244.10.in-addr.arpa."
+    assert ask(r, "10.0.96.10.in-addr.arpa.", T.A)[0].answer == []
+
+
+def test_reverse_names_outside_the_cluster_ranges_are_not_ours():
+    r = reverse(service())
+    for name in ("1.0.0.192.in-addr.arpa.", "96.10.in-addr.arpa.", "x.0.96.10.in-addr.arpa.", "10.0.96.10.example."):
+        assert not r.contains(dns.name.from_text(name)), name
+    assert r.contains(dns.name.from_text("10.0.96.10.IN-ADDR.ARPA."))

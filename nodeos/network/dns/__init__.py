@@ -27,7 +27,7 @@ from nodeos.api.kinds import by_plural
 from nodeos.client import ApiClient, Informer
 from nodeos.config import Config
 from nodeos.network.dns.forward import Forwarder, Upstream, upstreams
-from nodeos.network.dns.records import ClusterZone
+from nodeos.network.dns.records import ClusterZone, ReverseZone
 from nodeos.network.dns.resolvconf import HOST_RESOLV_CONF, read_resolv_conf
 from nodeos.network.dns.resolver import Resolver
 from nodeos.network.dns.server import serve_dns
@@ -67,7 +67,8 @@ async def run_dns(config: Config, api: ApiClient, *, host: str | None = None, po
         zone = ClusterZone(config.dns.domain, services.get, endpoints.get)
         forwarder = Forwarder([])
         await _refresh_upstreams(forwarder, config, Upstream(host, port), resolv_conf)
-        bound = await nursery.start(serve_dns, Resolver(zone, forwarder).resolve, host, port)
+        reverse = ReverseZone(zone, [config.cluster.service_cidr, config.cluster.pod_cidr], services.list)
+        bound = await nursery.start(serve_dns, Resolver(zone, forwarder, reverse).resolve, host, port)
         log.info("dns: %s answered on %s:%d, other names forwarded to %s", config.dns.domain, *bound,
                  ", ".join(map(str, forwarder.upstreams)) or "no upstream (SERVFAIL)")
         nursery.start_soon(_keep_upstreams, forwarder, config, Upstream(*bound), resolv_conf)

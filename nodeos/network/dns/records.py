@@ -14,6 +14,10 @@ plugin serves), without its wildcards:
   endpoint (``<host>.<service>...`` and the endpoint's port), their A
   records in the additional section.
 - ``<a-b-c-d>.<ns>.pod.<domain>`` A: that IP (CoreDNS' "pods insecure").
+- ``d.c.b.a.in-addr.arpa`` PTR, for addresses in the cluster's Service and pod
+  ranges only (``ReverseZone``): the Service of a cluster IP, the endpoint name
+  of a headless Service's pod; NXDOMAIN for the rest of those ranges, so that
+  a reverse lookup of a cluster address never waits on the upstreams.
 
 A name that exists but has no records of the asked type (AAAA of a Service,
 ``svc.<domain>`` itself) is NODATA: NOERROR and no answer. Any other name in
@@ -32,20 +36,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import dns.exception
 import dns.name
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.reversename
 import dns.rrset
 
-__all__ = ["DEFAULT_TTL", "Answer", "ClusterZone", "Getter"]
+__all__ = ["DEFAULT_TTL", "Answer", "ClusterZone", "Getter", "ReverseZone"]
 
 DEFAULT_TTL = 5  # seconds; short, so that a moved Service or endpoint is seen soon
 Getter = Callable[[str], "dict[str, Any] | None"]  # "namespace/name" -> the object, or None
 
-A, AAAA, SRV, CNAME, SOA, ANY = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SRV, dns.rdatatype.CNAME,
-                                 dns.rdatatype.SOA, dns.rdatatype.ANY)
+A, SRV, CNAME, SOA, PTR, ANY = (dns.rdatatype.A, dns.rdatatype.SRV, dns.rdatatype.CNAME, dns.rdatatype.SOA,
+                                dns.rdatatype.PTR, dns.rdatatype.ANY)
+_REVERSE = dns.name.from_text("in-addr.arpa.")
 
 
 @dataclass
@@ -89,16 +96,28 @@ class ClusterZone:
             found.authority.append(self.soa())
         return found
 
-    def soa(self) -> dns.rrset.RRset:
+    def soa(self, owner: dns.name.Name | None = None) -> dns.rrset.RRset:
         """The zone's SOA; its minimum (the negative answers' TTL) is the records' TTL."""
         text = f"ns.dns.{self.origin} hostmaster.{self.origin} 1 7200 1800 86400 {self.ttl}"
-        return self._rrset(self.origin, SOA, [text])
+        return self.rrset(owner or self.origin, SOA, [text])
+
+    def service_name(self, service: dict) -> dns.name.Name:
+        meta = service["metadata"]
+        return dns.name.from_text(f"{meta['name']}.{meta['namespace']}.svc", self.origin)
+
+    def names_of(self, service: dict, ip: str) -> list[dns.name.Name]:
+        """The names of ``ip`` in ``service``: its own for its cluster IP, its endpoints' if headless."""
+        if (service.get("spec") or {}).get("clusterIP") == ip:
+            return [self.service_name(service)]
+        if not _headless(service):
+            return []
+        return [dns.name.from_text(e.names[0], self.service_name(service)) for e in self._ready(service) if e.ip == ip]
 
     # -- the names ---------------------------------------------------------------------------------------
 
     def _apex(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
         if rdtype in (SOA, ANY):
-            return Answer(answer=[self._rrset(qname, SOA, [self.soa()[0].to_text()])])
+            return Answer(answer=[self.rrset(qname, SOA, [self.soa()[0].to_text()])])
         return Answer(authority=[self.soa()])
 
     def _lookup(self, qname: dns.name.Name, labels: list[str],
@@ -129,14 +148,14 @@ class ClusterZone:
     def _service(self, qname: dns.name.Name, service: dict, rdtype: dns.rdatatype.RdataType) -> Answer:
         spec = service.get("spec") or {}
         if spec.get("type") == "ExternalName" and spec.get("externalName"):
-            return Answer(answer=[self._rrset(qname, CNAME, [_absolute(spec["externalName"])])])
+            return Answer(answer=[self.rrset(qname, CNAME, [_absolute(spec["externalName"])])])
         if rdtype not in (A, ANY):
             return Answer()
         if _headless(service):
             ips = sorted({e.ip for e in self._ready(service)}, key=ipaddress.ip_address)
         else:
             ips = [spec["clusterIP"]] if spec.get("clusterIP") else []
-        return Answer(answer=[self._rrset(qname, A, ips)] if ips else [])
+        return Answer(answer=[self.rrset(qname, A, ips)] if ips else [])
 
     def _endpoint(self, qname: dns.name.Name, service: dict, host: str,
                   rdtype: dns.rdatatype.RdataType) -> Answer | None:
@@ -145,12 +164,11 @@ class ClusterZone:
         ips = sorted({e.ip for e in self._ready(service) if host in e.names}, key=ipaddress.ip_address)
         if not ips:
             return None
-        return Answer(answer=[self._rrset(qname, A, ips)] if rdtype in (A, ANY) else [])
+        return Answer(answer=[self.rrset(qname, A, ips)] if rdtype in (A, ANY) else [])
 
     def _srv(self, qname: dns.name.Name, service: dict, *, port: str, protocol: str,
              rdtype: dns.rdatatype.RdataType) -> Answer | None:
-        meta = service["metadata"]
-        service_name = dns.name.from_text(f"{meta['name']}.{meta['namespace']}.svc", self.origin)
+        service_name = self.service_name(service)
         if _headless(service):
             targets = [(dns.name.from_text(e.names[0], service_name), number, e.ip)
                        for e, number in self._endpoint_ports(service, port, protocol)]
@@ -163,8 +181,8 @@ class ClusterZone:
             return Answer()
         weight = 100 // len(targets)
         records = [f"0 {weight} {number} {target}" for target, number, _ in targets]
-        additional = [self._rrset(target, A, [ip]) for target, _, ip in targets if ip]
-        return Answer(answer=[self._rrset(qname, SRV, records)], additional=additional)
+        additional = [self.rrset(target, A, [ip]) for target, _, ip in targets if ip]
+        return Answer(answer=[self.rrset(qname, SRV, records)], additional=additional)
 
     def _pod_name(self, qname: dns.name.Name, labels: list[str],
                   rdtype: dns.rdatatype.RdataType) -> Answer | None:
@@ -176,7 +194,7 @@ class ClusterZone:
             ip = ipaddress.IPv4Address(labels[1].replace("-", "."))
         except ValueError:
             return None
-        return Answer(answer=[self._rrset(qname, A, [str(ip)])] if rdtype in (A, ANY) else [])
+        return Answer(answer=[self.rrset(qname, A, [str(ip)])] if rdtype in (A, ANY) else [])
 
     # -- endpoints ---------------------------------------------------------------------------------------
 
@@ -195,10 +213,52 @@ class ClusterZone:
         endpoints = self.endpoints(f"{meta['namespace']}/{meta['name']}") or {}
         return endpoints.get("subsets") or []
 
-    def _rrset(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, texts: Iterable[str]) -> dns.rrset.RRset:
+    def rrset(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, texts: Iterable[str]) -> dns.rrset.RRset:
         rdatas = [dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=dns.name.root, relativize=False)
                   for text in texts]
         return dns.rrset.from_rdata_list(name, self.ttl, rdatas)
+
+
+class ReverseZone:
+    """PTR records for the addresses of ``networks`` (the Service and pod ranges), from ``zone``'s Services."""
+
+    def __init__(self, zone: ClusterZone, networks: Iterable[ipaddress.IPv4Network],
+                 services: Callable[[], list[dict[str, Any]]]) -> None:
+        self.zone = zone
+        self.networks = list(networks)
+        self.services = services
+
+    def contains(self, name: dns.name.Name) -> bool:
+        return self._network(name) is not None
+
+    def answer(self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+        """The answer to ``qname``/``rdtype``, a name ``contains`` says is ours. O(Services) per query."""
+        network = self._network(qname)
+        assert network is not None
+        ip = dns.reversename.to_address(qname)
+        targets = list(dict.fromkeys(name for service in self.services()
+                                     for name in self.zone.names_of(service, ip)))
+        soa = self.zone.soa(_reverse_zone(network))
+        if not targets:
+            return Answer(dns.rcode.NXDOMAIN, authority=[soa])
+        if rdtype not in (PTR, ANY):
+            return Answer(authority=[soa])
+        return Answer(answer=[self.zone.rrset(qname, PTR, [t.to_text() for t in targets])])
+
+    def _network(self, name: dns.name.Name) -> ipaddress.IPv4Network | None:
+        if len(name.relativize(dns.name.root).labels) != 6 or not name.is_subdomain(_REVERSE):
+            return None
+        try:
+            ip = ipaddress.IPv4Address(dns.reversename.to_address(name))
+        except (dns.exception.SyntaxError, ValueError):
+            return None
+        return next((n for n in self.networks if ip in n), None)
+
+
+def _reverse_zone(network: ipaddress.IPv4Network) -> dns.name.Name:
+    """``96.10.in-addr.arpa.`` for 10.96.0.0/16: the whole octets of the prefix."""
+    octets = str(network.network_address).split(".")[:network.prefixlen // 8]
+    return dns.name.from_text(".".join(reversed(octets)), _REVERSE)
 
 
 def _headless(service: dict) -> bool:

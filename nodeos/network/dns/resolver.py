@@ -1,4 +1,5 @@
-"""Who answers a query: the cluster zone for names in it, the upstream resolvers for the rest.
+"""Who answers a query: the cluster zone (and the reverse names of the cluster's addresses) for names in it,
+the upstream resolvers for the rest.
 
 An ExternalName Service is a CNAME, and the stub resolvers of glibc and musl
 do not chase a CNAME whose target's records are missing from the answer: the
@@ -16,7 +17,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from nodeos.network.dns.forward import Forwarder
-from nodeos.network.dns.records import ClusterZone
+from nodeos.network.dns.records import Answer, ClusterZone, ReverseZone
 
 __all__ = ["Resolver"]
 
@@ -24,15 +25,16 @@ __all__ = ["Resolver"]
 class Resolver:
     """``resolve`` is the DNS server's handler (``server.Handler``)."""
 
-    def __init__(self, zone: ClusterZone, forwarder: Forwarder) -> None:
+    def __init__(self, zone: ClusterZone, forwarder: Forwarder, reverse: ReverseZone | None = None) -> None:
         self.zone = zone
         self.forwarder = forwarder
+        self.reverse = reverse
 
     async def resolve(self, query: dns.message.Message) -> dns.message.Message:
         question = query.question[0]
-        if question.rdclass != dns.rdataclass.IN or not self.zone.contains(question.name):
+        found = self._local(question.name, question.rdtype) if question.rdclass == dns.rdataclass.IN else None
+        if found is None:
             return await self.forwarder.forward(query)
-        found = self.zone.answer(question.name, question.rdtype)
         response = dns.message.make_response(query, recursion_available=True)
         response.flags |= dns.flags.AA  # the zone is ours: answers and NXDOMAIN are authoritative
         response.set_rcode(found.rcode)
@@ -43,6 +45,14 @@ class Resolver:
                 question.rdtype not in (dns.rdatatype.CNAME, dns.rdatatype.ANY):
             await self._chase(response, found.answer[-1][0].target, question.rdtype)
         return response
+
+    def _local(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer | None:
+        """The answer of the zone ``name`` is in; None for a name of no zone of ours."""
+        if self.zone.contains(name):
+            return self.zone.answer(name, rdtype)
+        if self.reverse is not None and self.reverse.contains(name):
+            return self.reverse.answer(name, rdtype)
+        return None
 
     async def _chase(self, response: dns.message.Message, target: dns.name.Name,
                      rdtype: dns.rdatatype.RdataType) -> None:
