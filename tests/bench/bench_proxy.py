@@ -3,8 +3,8 @@
     .venv/bin/python tests/bench/bench_proxy.py [--services 10,1000,5000] [--endpoints 5] [--changes 40]
 
 For each Service count, in a throwaway network namespace (removed after), with
-the proxy's real code (``NftablesProxy``; ``nft`` run through ``ip netns exec``,
-whose few milliseconds are included):
+the proxy's real code (``NftablesProxy``) in a process started inside it, so
+that it runs ``nft`` directly, as a daemon in its host's namespace does:
 
 - **from scratch**: the first full sync into an empty namespace (list the
   table, one ``nft -f`` transaction with everything);
@@ -13,7 +13,7 @@ whose few milliseconds are included):
 - **one endpoint change**: one Service's endpoint replaced by another, applied
   as the daemon does (``apply`` of one changed key): ``--changes`` times,
   median and worst. The target: at most 50 ms, and not growing with the count.
-  The 10-Service row is the floor: starting ``ip netns exec`` and ``nft``.
+  The 10-Service row is the floor: starting ``nft``.
   Above it, two costs grow with the table: ``nft`` dumps every chain and set
   of the host into its cache before any change, and the kernel re-validates
   every path from the base chains on each commit with a DNAT or jump in it.
@@ -58,25 +58,32 @@ async def timed(fn: Any, *args: Any) -> float:
 
 
 async def run_one(count: int, endpoints: int, changes: int) -> dict[str, Any]:
+    """The figures for ``count`` Services, run in this process's (throwaway) network namespace."""
+    proxy = NftablesProxy(CTX)
+    ports = {sp.key: sp for sp in (service(i, endpoints) for i in range(count))}
+    all_keys = Changes(set(ports), full=True)
+    scratch_ms = await timed(proxy.apply, all_keys, ports)
+    resync_ms = await timed(proxy.apply, all_keys, ports)
+    change_ms = []
+    for generation in range(1, changes + 1):
+        changed = service(generation * 7 % count, endpoints, generation)
+        ports[changed.key] = changed
+        change_ms.append(await timed(proxy.apply, Changes({changed.key}), ports))
+    chains, _sets = await proxy.existing()
+    return {"services": count, "endpoints_per_service": endpoints, "chains": len(chains),
+            "from_scratch_s": round(scratch_ms / 1000, 2), "full_resync_s": round(resync_ms / 1000, 2),
+            "change_p50_ms": round(statistics.median(change_ms), 1), "change_max_ms": round(max(change_ms), 1)}
+
+
+def in_namespace(count: int, endpoints: int, changes: int) -> dict[str, Any]:
+    """Run ``run_one`` in a child process inside a new network namespace, removed after."""
     ns = f"nodeos-bench-{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
-        proxy = NftablesProxy(CTX, ("ip", "netns", "exec", ns, "nft"))
-        ports = {sp.key: sp for sp in (service(i, endpoints) for i in range(count))}
-        all_keys = Changes(set(ports), full=True)
-        scratch_ms = await timed(proxy.apply, all_keys, ports)
-        resync_ms = await timed(proxy.apply, all_keys, ports)
-        change_ms = []
-        for generation in range(1, changes + 1):
-            changed = service(generation * 7 % count, endpoints, generation)
-            ports[changed.key] = changed
-            change_ms.append(await timed(proxy.apply, Changes({changed.key}), ports))
-        listed = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "chains", "ip"],
-                                check=True, capture_output=True, text=True).stdout
-        return {"services": count, "endpoints_per_service": endpoints,
-                "chains": listed.count("chain "), "from_scratch_s": round(scratch_ms / 1000, 2),
-                "full_resync_s": round(resync_ms / 1000, 2),
-                "change_p50_ms": round(statistics.median(change_ms), 1), "change_max_ms": round(max(change_ms), 1)}
+        child = subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, "--one", str(count),
+                                "--endpoints", str(endpoints), "--changes", str(changes)],
+                               check=True, capture_output=True, text=True)
+        return json.loads(child.stdout.splitlines()[-1])
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
 
@@ -94,8 +101,12 @@ def main() -> None:
     parser.add_argument("--services", default="10,1000,5000")
     parser.add_argument("--endpoints", type=int, default=5)
     parser.add_argument("--changes", type=int, default=40)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child, inside its namespace
     args = parser.parse_args()
-    results = [trio.run(run_one, int(count), args.endpoints, args.changes) for count in args.services.split(",")]
+    if args.one:
+        print(json.dumps(trio.run(run_one, args.one, args.endpoints, args.changes)))
+        return
+    results = [in_namespace(int(count), args.endpoints, args.changes) for count in args.services.split(",")]
     print_table(results)
     figures = {f"{key}_{r['services']}": value for r in results for key, value in r.items()
                if key not in ("services", "endpoints_per_service")}
