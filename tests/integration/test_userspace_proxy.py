@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -313,6 +314,15 @@ async def table_has(topology: Topology, *fragments: str) -> None:
     await eventually(check)
 
 
+async def listener_port(topology: Topology, destination: str) -> int:
+    """The listener port the proxy's cluster map sends ``destination`` (``ip . proto . port``) to."""
+    listed = await trio.run_process(["ip", "netns", "exec", topology.node, "nft", "list", "map", "ip",
+                                     "nodeos-userspace", "cluster"], capture_stdout=True)
+    found = re.search(re.escape(destination) + r" : (\d+)", listed.stdout.decode())
+    assert found, listed.stdout.decode()
+    return int(found.group(1))
+
+
 # --- the tests ------------------------------------------------------------------------------------------------
 
 async def test_cluster_ip_spreads_round_robin_and_follows_endpoints(api, node):
@@ -326,6 +336,10 @@ async def test_cluster_ip_spreads_round_robin_and_follows_endpoints(api, node):
     assert await tcp_request(node.node, cluster_ip, 80) in ENDPOINT_IPS
     assert await tcp_request(node.outside, NODE_IP, 30080) in ENDPOINT_IPS
     assert await tcp_request(node.node, "127.0.0.1", 30080) in ENDPOINT_IPS
+    # The listener itself is reached only through the redirect.
+    listener = await listener_port(node, f"{cluster_ip} . tcp . 80")
+    assert await _refused(node.outside, NODE_IP, listener)
+    assert await _refused(node.pod, "10.244.1.1", listener)
 
     await set_endpoints(api, "web", ["ep1", "ep3"])
 

@@ -19,6 +19,7 @@ def test_cluster_ips_and_node_ports_map_to_their_listeners():
     assert elements(script, "nodeports") == "tcp . 30080 : 40002"
     assert elements(script, "cluster-reject") is None
     assert elements(script, "nodeport-reject") is None
+    assert elements(script, "listeners") == "tcp . 40001, tcp . 40002, udp . 40003"
 
 
 def test_ports_without_endpoints_are_rejected_not_redirected():
@@ -35,8 +36,9 @@ def test_every_object_is_declared_then_flushed_so_a_rewrite_repairs_drift():
     lines = script.splitlines()
     assert lines[0] == "add table ip nodeos-userspace"
     for kind, name in [("map", "cluster"), ("map", "nodeports"), ("set", "cluster-reject"),
-                       ("set", "nodeport-reject"), ("chain", "nat-prerouting"), ("chain", "nat-output"),
-                       ("chain", "filter-forward"), ("chain", "filter-output"), ("chain", "filter-input")]:
+                       ("set", "nodeport-reject"), ("set", "listeners"), ("chain", "nat-prerouting"),
+                       ("chain", "nat-output"), ("chain", "filter-forward"), ("chain", "filter-output"),
+                       ("chain", "filter-input")]:
         declared = next(i for i, line in enumerate(lines) if line.startswith(f"add {kind} ip nodeos-userspace {name} "))
         assert lines[declared + 1] == f"flush {kind} ip nodeos-userspace {name}"
     assert not any(line.startswith("delete") for line in lines)  # base chains keep their hooks
@@ -47,7 +49,8 @@ def test_the_rules_do_not_depend_on_the_services():
              if line.startswith("add rule")]
     assert rules == [line for line in ruleset([]).splitlines() if line.startswith("add rule")]
     assert sum("redirect to" in rule for rule in rules) == 4  # cluster IPs and node ports, prerouting and output
-    assert sum("reject with tcp reset" in rule for rule in rules) == 4
+    assert sum("reject with tcp reset" in rule for rule in rules) == 5
+    assert sum("@listeners ct status & dnat != dnat" in rule for rule in rules) == 2  # not reached directly
 
 
 def test_udp_flows_are_forgotten_where_the_redirect_changed():

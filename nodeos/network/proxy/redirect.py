@@ -5,16 +5,19 @@ One table of its own, ``ip nodeos-userspace``, which nothing else touches::
     map cluster    (cluster IP . protocol . port) : listener port
     map nodeports  (protocol . node port)         : listener port
     set cluster-reject, nodeport-reject            ports with no endpoint to go to
+    set listeners  (protocol . listener port)
 
     nat prerouting, nat output:    redirect cluster IPs through @cluster, and
                                    local addresses' node ports through @nodeports
-    filter forward, output, input: reject what is in the reject sets
+    filter forward, output, input: reject what is in the reject sets, and
+                                   (input) what reaches a listener unredirected
 
 ``redirect`` sends a packet to a local port at the address of the interface
 it arrived on (127.0.0.1 for the node's own traffic), which is why the
-listeners bind 0.0.0.0. Maps keep the rules fixed: the cost per packet is
-one lookup whatever the number of Services, and a change is a change of
-elements. A port with no ready endpoint is rejected (a TCP reset, an ICMP
+listeners bind 0.0.0.0; packets that reach a listener's port without a
+redirect (another host trying it directly) are rejected. Maps keep the
+rules fixed: the cost per packet is one lookup whatever the number of
+Services, and a change is a change of elements. A port with no ready endpoint is rejected (a TCP reset, an ICMP
 port unreachable for UDP), as kube-proxy does, so a client fails at once
 instead of waiting for a timeout.
 
@@ -24,7 +27,8 @@ atomically, so a packet sees the old table or the new one; declaring
 instead of deleting keeps the base chains (and their hooks) in place; and
 writing everything each time repairs any drift, such as a rule or element
 deleted by hand. The userspace mode serves the hosts and the scale where
-this is cheap (see the README for the time at 5,000 Service ports).
+this is cheap (5,000 Service ports: about 60 ms, see
+tests/bench/bench_userspace_proxy.py).
 
 UDP needs one more step, as in kube-proxy: a redirect applies only to the
 first packet of a flow, and conntrack remembers the outcome for every later
@@ -81,11 +85,13 @@ def ruleset(redirects: Iterable[Redirect]) -> str:
     nodeports = [f"{r.protocol} . {r.node_port} : {r.node_to}"
                  for r in redirects if r.node_port and r.node_to is not None]
     nodeport_reject = [f"{r.protocol} . {r.node_port}" for r in redirects if r.node_port and r.node_to is None]
+    listeners = sorted({f"{r.protocol} . {to}" for r in redirects for to in (r.cluster_to, r.node_to) if to})
     lines = [f"add table {_T}"]
     lines += _declare("map", "cluster", f"{_CLUSTER_KEY} : inet_service", cluster)
     lines += _declare("map", "nodeports", f"{_NODE_KEY} : inet_service", nodeports)
     lines += _declare("set", "cluster-reject", _CLUSTER_KEY, cluster_reject)
     lines += _declare("set", "nodeport-reject", _NODE_KEY, nodeport_reject)
+    lines += _declare("set", "listeners", _NODE_KEY, listeners)
     redirect = [f"meta l4proto {{ tcp, udp }} redirect to : {_CLUSTER_MATCH} map @cluster",
                 f"meta l4proto {{ tcp, udp }} fib daddr type local redirect to : {_NODE_MATCH} map @nodeports"]
     reject_cluster = _reject(f"{_CLUSTER_MATCH} @cluster-reject")
@@ -94,7 +100,9 @@ def ruleset(redirects: Iterable[Redirect]) -> str:
     lines += _chain("nat-output", "nat", "output", "-100", redirect)  # dstnat, by number on output
     lines += _chain("filter-forward", "filter", "forward", "filter", reject_cluster)
     lines += _chain("filter-output", "filter", "output", "filter", reject_cluster + reject_nodeport)
-    lines += _chain("filter-input", "filter", "input", "filter", reject_nodeport)
+    # The listeners are reached through a redirect (a DNAT in conntrack's eyes), not directly.
+    reject_direct = _reject(f"{_NODE_MATCH} @listeners ct status & dnat != dnat")
+    lines += _chain("filter-input", "filter", "input", "filter", reject_nodeport + reject_direct)
     return "\n".join(lines) + "\n"
 
 
