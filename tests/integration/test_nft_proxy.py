@@ -45,6 +45,13 @@ SERVER = textwrap.dedent("""
     def serve(conn, peer):
         with conn:
             conn.sendall(f"{name} {peer[0]}\\n".encode())
+    def udp():
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", 8080))
+        while True:
+            data, peer = u.recvfrom(100)
+            u.sendto(f"{name} {peer[0]}".encode(), peer)
+    threading.Thread(target=udp, daemon=True).start()
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", 8080))
@@ -58,9 +65,17 @@ SERVER = textwrap.dedent("""
 CLIENT = textwrap.dedent("""
     import json, socket, sys
     host, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    udp = sys.argv[5] == "udp"
     results = []
     for _ in range(count):
         try:
+            if udp:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.settimeout(timeout)
+                    s.connect((host, port))  # a fresh source port: a new conntrack entry each time
+                    s.send(b"hi")
+                    results.append(s.recv(100).decode())
+                continue
             with socket.create_connection((host, port), timeout=timeout) as s:
                 results.append(s.makefile().readline().strip())
         except ConnectionRefusedError:
@@ -144,11 +159,12 @@ class Net:
     def nft(self) -> tuple[str, ...]:
         return ("ip", "netns", "exec", self.node, "nft")
 
-    async def connect(self, where: str, host: str, port: int, count: int = 1, timeout: float = 2.0) -> list[str]:
-        """``count`` TCP connections from namespace ``where``; each a reply ("pod1 10.244.9.2"),
-        "refused" or "error <exception>"."""
+    async def connect(self, where: str, host: str, port: int, count: int = 1, timeout: float = 2.0,
+                      protocol: str = "tcp") -> list[str]:
+        """``count`` TCP connections (or UDP exchanges) from namespace ``where``; each a reply
+        ("pod1 10.244.9.2"), "refused" or "error <exception>"."""
         done = await trio.run_process(["ip", "netns", "exec", self.ns(where), sys.executable, "-c", CLIENT,
-                                       host, str(port), str(count), str(timeout)], capture_stdout=True)
+                                       host, str(port), str(count), str(timeout), protocol], capture_stdout=True)
         return json.loads(done.stdout)
 
 
@@ -170,10 +186,10 @@ def proxy(net):
 
 
 def service(name="web", *pods, cluster_ip="10.96.0.10", node_port=None, affinity=None, local=False,
-            nodes=None) -> ServicePort:
+            nodes=None, protocol="TCP") -> ServicePort:
     nodes = nodes or {}
     endpoints = tuple(Endpoint(PODS[pod], 8080, nodes.get(pod, "n1"), True) for pod in sorted(pods))
-    return ServicePort("default", name, "http", "TCP", cluster_ip, 80, node_port, endpoints, affinity, local)
+    return ServicePort("default", name, "http", protocol, cluster_ip, 80, node_port, endpoints, affinity, local)
 
 
 async def program(proxy: NftablesProxy, *ports: ServicePort, full: bool = True) -> None:
@@ -197,6 +213,15 @@ async def test_cluster_ip_spreads_over_ready_endpoints(net, proxy):
     replies = await net.connect("client", "10.96.0.10", 80, count=30)
     assert backends(replies) == {"pod1", "pod2", "pod3"}
     assert {reply.split()[1] for reply in replies} == {CLIENT_IP}  # a pod's address is kept
+
+
+async def test_udp_service_spreads_and_refuses_without_endpoints(net, proxy):
+    await program(proxy, service("dns", "pod1", "pod2", protocol="UDP", cluster_ip="10.96.0.53"),
+                  service("none", protocol="UDP", cluster_ip="10.96.0.54"))
+    replies = await net.connect("client", "10.96.0.53", 80, count=20, protocol="udp")
+    assert backends(replies) == {"pod1", "pod2"}
+    assert await net.connect("client", "10.96.0.54", 80, protocol="udp") == ["refused"]
+    assert await net.connect("client", "10.96.0.53", 80, protocol="tcp", timeout=0.5) != ["pod1 " + CLIENT_IP]
 
 
 async def test_node_port_from_outside_is_masqueraded(net, proxy):
