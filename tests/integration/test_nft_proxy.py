@@ -250,10 +250,9 @@ async def test_session_affinity_sticks(net, proxy):
 
 async def test_no_endpoints_is_refused_at_once(net, proxy):
     await program(proxy, service("web", cluster_ip="10.96.0.10", node_port=30080))
-    start = trio.current_time()
+    # "refused" is ECONNREFUSED, from the ICMP port unreachable; a black hole would be a TimeoutError
     assert await net.connect("client", "10.96.0.10", 80) == ["refused"]
     assert await net.connect("outside", NODE_IP, 30080) == ["refused"]
-    assert trio.current_time() - start < 1.5  # two interpreter starts; a black hole would time out (2 s each)
     await program(proxy, service("web", "pod1", node_port=30080), full=False)
     assert backends(await net.connect("client", "10.96.0.10", 80)) == {"pod1"}
 
