@@ -18,9 +18,9 @@ A session ends after ``idle_timeout`` seconds without traffic either way, or
 at once when its endpoint leaves the Service (``endpoints_changed``); the
 client's next datagram then starts a new session.
 
-Listeners bind 0.0.0.0: nftables' ``redirect`` rewrites a packet's
-destination to the address of the interface it came in on (127.0.0.1 for
-the node's own traffic), so any local address may arrive.
+Listeners bind 0.0.0.0 (``host``): nftables' ``redirect`` rewrites a
+packet's destination to the address of the interface it came in on
+(127.0.0.1 for the node's own traffic), so any local address may arrive.
 
 Resource handling: each proxy owns its socket and a cancel scope;
 ``close()`` cancels its ``run()``, which closes the listener and every relay
@@ -52,10 +52,10 @@ _ANCILLARY = socket.CMSG_SPACE(_PKTINFO.size)
 _ACCEPT_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 
-def _bind(kind: socket.SocketKind) -> socket.socket:
+def _bind(kind: socket.SocketKind, host: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET, kind)
     try:
-        sock.bind(("0.0.0.0", 0))
+        sock.bind((host, 0))
         if kind == socket.SOCK_STREAM:
             sock.listen(socket.SOMAXCONN)
         else:
@@ -70,10 +70,11 @@ def _bind(kind: socket.SocketKind) -> socket.socket:
 class TcpProxy:
     """A TCP listener on a kernel-chosen port, relaying each connection to an endpoint."""
 
-    def __init__(self, balancer: Balancer, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, balancer: Balancer, *, connect_timeout: float = CONNECT_TIMEOUT,
+                 host: str = "0.0.0.0") -> None:
         self.balancer = balancer
         self.connect_timeout = connect_timeout
-        self._sock = trio.socket.from_stdlib_socket(_bind(socket.SOCK_STREAM))
+        self._sock = trio.socket.from_stdlib_socket(_bind(socket.SOCK_STREAM, host))
         self.port: int = self._sock.getsockname()[1]
         self._scope = trio.CancelScope()
 
@@ -172,16 +173,21 @@ class _Session:
 class UdpProxy:
     """A UDP socket on a kernel-chosen port, with a session per client address."""
 
-    def __init__(self, balancer: Balancer, *, idle_timeout: float = UDP_IDLE_TIMEOUT) -> None:
+    def __init__(self, balancer: Balancer, *, idle_timeout: float = UDP_IDLE_TIMEOUT,
+                 host: str = "0.0.0.0") -> None:
         self.balancer = balancer
         self.idle_timeout = idle_timeout
-        self._sock = trio.socket.from_stdlib_socket(_bind(socket.SOCK_DGRAM))
+        self._sock = trio.socket.from_stdlib_socket(_bind(socket.SOCK_DGRAM, host))
         self.port: int = self._sock.getsockname()[1]
         self._scope = trio.CancelScope()
         self._sessions: dict[Address, _Session] = {}
 
     def close(self) -> None:
         self._scope.cancel()
+
+    @property
+    def sessions(self) -> int:
+        return len(self._sessions)
 
     def endpoints_changed(self) -> None:
         """End the sessions whose endpoint left: their clients' next datagrams pick a ready one."""
