@@ -385,7 +385,8 @@ def main() -> None:
         print(f"{name:<24} {statistics.median(values):>7.3f}  {target:<6}  {' '.join(f'{v:.2f}' for v in values)}")
     print(json.dumps({"where": "netns" if args.netns else "sandbox", "seconds": args.seconds, "rounds": args.rounds,
                       "gbits": {k: round(statistics.median(v), 3) for k, v in results.gbits.items()},
-                      "ratios": {k: round(statistics.median(v), 3) for k, v in results.ratios.items()}}))
+                      "ratios": {k: round(statistics.median(v), 3) for k, v in results.ratios.items()},
+                      "ratio_range": {k: [round(min(v), 3), round(max(v), 3)] for k, v in results.ratios.items()}}))
 
 
 if __name__ == "__main__":
