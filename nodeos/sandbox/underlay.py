@@ -1,7 +1,8 @@
 """The underlay: a Linux bridge in the root namespace joining one network namespace per host.
 
 Each host gets a veth pair, its end named ``eth0`` inside the namespace
-with the host's address on the sandbox's /24; the root namespace keeps the
+with the host's address on the sandbox's /24, and a default route into a
+veth whose other end stays down (an uplink that goes nowhere); the root namespace keeps the
 first address on the bridge, which is how "outside the cluster" (the root
 namespace) reaches NodePorts and the master's API. Inside each namespace
 loopback is up and IPv4 forwarding on, as on any Kubernetes node.
@@ -86,7 +87,13 @@ def create_host(sandbox: Sandbox, host: Host) -> None:
     run([*ns, "link", "set", "lo", "up"])
     run([*ns, "addr", "add", f"{host.ip}/{prefix}", "dev", "eth0"])
     run([*ns, "link", "set", "eth0", "up"])
-    # No default route: nothing from a host may leave the machine; [agent] address names the node's IP.
+    # A default route, as a real host has (without one, traffic to a Service IP nothing answers fails
+    # routing before the forward hook, with "network unreachable" instead of the proxy's reject), but
+    # into an "uplink" that leads nowhere, a veth whose other end stays down (no dummy module on every
+    # kernel): nothing from a sandbox host may leave the machine.
+    run([*ns, "link", "add", "uplink", "type", "veth", "peer", "name", "uplink-end"])
+    run([*ns, "link", "set", "uplink", "up"])
+    run([*ns, "route", "add", "default", "dev", "uplink"])
     run(["ip", "netns", "exec", host.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
 
 
