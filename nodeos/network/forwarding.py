@@ -225,8 +225,16 @@ def _run(command: list[str], stdin: str | None = None) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NftError(f"{shlex.join(command)}: {exc}") from None
     if done.returncode != 0:
-        raise NftError(" ".join(done.stderr.split()) or f"{shlex.join(command)} exited with {done.returncode}")
+        raise NftError(_first_error(done.stderr) or f"{shlex.join(command)} exited with {done.returncode}")
     return done.stdout
+
+
+def _first_error(stderr: str) -> str:
+    """nft's first complaint, without the script excerpt it repeats for every line of a transaction."""
+    for line in stderr.splitlines():
+        if "Error: " in line:
+            return line.split("Error: ", 1)[1].strip()
+    return " ".join(stderr.split())
 
 
 def legacy_forward_drop(prefix: Sequence[str] = ()) -> bool:

@@ -151,3 +151,34 @@ async def test_a_node_registered_after_the_guard_started_gets_the_condition_soon
                 await trio.sleep(0.2)
         assert (await condition_of(api, "n6-late"))["reason"] == "ClusterRangesAccepted"
         nursery.cancel_scope.cancel()
+
+
+async def test_a_chain_that_refuses_the_accepts_is_reported_blocked(api, tmp_path, caplog):
+    """A table flagged ``owner`` by another program refuses our inserts: the condition says True, the log why."""
+    ns = f"nodeos-n6-{uuid.uuid4().hex[:6]}-o"
+    sh("ip", "netns", "add", ns)
+    owner = subprocess.Popen(["ip", "netns", "exec", ns, "nft", "-i"], stdin=subprocess.PIPE, text=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        owner.stdin.write("add table ip filter { flags owner; }\n"
+                          "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }\n")
+        owner.stdin.flush()
+        prefix = ("ip", "netns", "exec", ns)
+        with trio.fail_after(10):
+            while "FORWARD" not in sh(*prefix, "nft", "list", "ruleset").stdout:
+                await trio.sleep(0.05)
+        config = default_config(node={"name": "n6-owned", "role": "all", "data_dir": tmp_path})
+        await api.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n6-owned"}})
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: run_forward_guard(config, api, prefix=prefix,
+                                                                      task_status=task_status))
+            condition = await condition_of(api, "n6-owned")
+            nursery.cancel_scope.cancel()
+        assert (condition["status"], condition["reason"]) == ("True", "ForwardDropped")
+        assert "ip filter FORWARD" in condition["message"] and "Operation not permitted" in condition["message"]
+        assert "could not accept the cluster ranges there" in caplog.text
+        assert "fix: nft insert rule ip filter FORWARD" in caplog.text
+    finally:
+        owner.kill()
+        owner.communicate()  # reaps it and closes its stdin
+        sh("ip", "netns", "del", ns, check=False)
