@@ -13,6 +13,7 @@ import errno
 import os
 import socket
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from nodeos.config import Config
@@ -121,13 +122,19 @@ def holder(protocol: str, port: int, proc: Path = Path("/proc"), *, wildcard: bo
     return None
 
 
+def _is_nodeos_daemon(cmdline: str) -> bool:
+    """``nodeos daemon ...`` or ``python -m nodeos daemon ...``: the node itself already runs."""
+    words = cmdline.split()
+    return any(word.rsplit("/", 1)[-1] == "nodeos" and after == "daemon" for word, after in pairwise(words))
+
+
 def _check_wildcard(port: Port, root: bool) -> Check:
     """Whether something listens on every address at the port: the only bind that clashes with IP_FREEBIND's."""
     if not _socket_inodes(port.protocol, port.port, Path("/proc"), wildcard=True):
         return Check(port.name, "ok", f"nothing listens on every address ({port.what})")
     owner = holder(port.protocol, port.port, wildcard=True)
     who = f"pid {owner[0]}: {owner[1][:80]}" if owner else "a process" + ("" if root else " (not root: not looked up)")
-    if owner and "nodeos" in owner[1]:
+    if owner and _is_nodeos_daemon(owner[1]):
         return Check(port.name, "ok", f"in use by a running nodeos (pid {owner[0]}) ({port.what})")
     return Check(port.name, "warn", f"{who} listens on every address: {port.what} cannot bind", (port.fix,))
 
@@ -148,7 +155,7 @@ def _check(port: Port, root: bool) -> Check:
     if error.errno != errno.EADDRINUSE:
         return Check(port.name, "warn", f"{port.what}: cannot bind: {error.strerror}")
     owner = holder(port.protocol, port.port)
-    if owner and "nodeos" in owner[1]:
+    if owner and _is_nodeos_daemon(owner[1]):
         return Check(port.name, "ok", f"in use by a running nodeos (pid {owner[0]}) ({port.what})")
     who = (f"pid {owner[0]}: {owner[1][:80]}" if owner else
            "a kernel socket or another user's process" + ("" if root else " (not root: processes not looked at)"))
