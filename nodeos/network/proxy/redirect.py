@@ -27,7 +27,7 @@ atomically, so a packet sees the old table or the new one; declaring
 instead of deleting keeps the base chains (and their hooks) in place; and
 writing everything each time repairs any drift, such as a rule or element
 deleted by hand. The userspace mode serves the hosts and the scale where
-this is cheap (5,000 Service ports: about 60 ms, see
+this is cheap (5,000 Service ports: 60-80 ms here, see
 tests/bench/bench_userspace_proxy.py).
 
 UDP needs one more step, as in kube-proxy: a redirect applies only to the
