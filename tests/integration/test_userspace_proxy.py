@@ -350,12 +350,24 @@ async def test_cluster_ip_spreads_round_robin_and_follows_endpoints(api, node):
     names = [await tcp_request(node.pod, cluster_ip, 80) for _ in range(20)]
     assert Counter(names) == {"ep1": 10, "ep3": 10}
 
-    await set_endpoints(api, "web", [])
-    await table_has(node, "cluster-reject", f"elements = {{ {cluster_ip} . tcp . 80 }}")
-    for address, port, netns in [(cluster_ip, 80, node.pod), (NODE_IP, 30080, node.outside),
-                                 (cluster_ip, 80, node.node)]:
-        with trio.fail_after(1):  # refused at once, not a hang
-            assert await _refused(netns, address, port)
+    # A connection open while its endpoint goes away finishes; new ones are refused at once.
+    sock = socket_in(node.pod, socket.SOCK_STREAM)
+    await sock.connect((cluster_ip, 80))
+    async with trio.SocketStream(sock) as open_connection:
+        await open_connection.send_all(b"half")
+        await set_endpoints(api, "web", [])
+        await table_has(node, "cluster-reject", f"elements = {{ {cluster_ip} . tcp . 80 }}")
+        for address, port, netns in [(cluster_ip, 80, node.pod), (NODE_IP, 30080, node.outside),
+                                     (cluster_ip, 80, node.node)]:
+            with trio.fail_after(1):  # refused at once, not a hang
+                assert await _refused(netns, address, port)
+        await open_connection.send_all(b" done")
+        await open_connection.send_eof()
+        with trio.fail_after(5):
+            answer = b""
+            while data := await open_connection.receive_some():
+                answer += data
+        assert answer in {b"ep1:half done", b"ep3:half done"}
 
 
 async def test_udp_sessions_go_round_robin_and_answer_from_the_service_address(api, node):
