@@ -407,6 +407,8 @@ async def test_session_affinity_and_a_refusing_endpoint_skipped(api, node):
         namespace="default")
     await table_has(node, f"{cluster_ip} . tcp . 81 :")
     assert [await tcp_request(node.pod, cluster_ip, 81) for _ in range(4)] == ["ep2"] * 4
+    # Hairpin: the endpoint itself through its Service (the relay connects from the node: nothing special).
+    assert await tcp_request(node.ns["ep2"], cluster_ip, 81) == "ep2"
 
 
 async def test_local_traffic_policy_and_drift_repair(api, node):
