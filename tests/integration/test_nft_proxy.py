@@ -65,14 +65,15 @@ SERVER = textwrap.dedent("""
 CLIENT = textwrap.dedent("""
     import json, socket, sys
     host, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-    udp = sys.argv[5] == "udp"
+    udp, sport = sys.argv[5] == "udp", int(sys.argv[6])
     results = []
     for _ in range(count):
         try:
             if udp:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                     s.settimeout(timeout)
-                    s.connect((host, port))  # a fresh source port: a new conntrack entry each time
+                    s.bind(("0.0.0.0", sport))  # 0: a fresh source port, a new conntrack entry each time
+                    s.connect((host, port))
                     s.send(b"hi")
                     results.append(s.recv(100).decode())
                 continue
@@ -160,11 +161,12 @@ class Net:
         return ("ip", "netns", "exec", self.node, "nft")
 
     async def connect(self, where: str, host: str, port: int, count: int = 1, timeout: float = 2.0,
-                      protocol: str = "tcp") -> list[str]:
-        """``count`` TCP connections (or UDP exchanges) from namespace ``where``; each a reply
-        ("pod1 10.244.9.2"), "refused" or "error <exception>"."""
+                      protocol: str = "tcp", sport: int = 0) -> list[str]:
+        """``count`` TCP connections (or UDP exchanges, from source port ``sport`` if given) from
+        namespace ``where``; each a reply ("pod1 10.244.9.2"), "refused" or "error <exception>"."""
         done = await trio.run_process(["ip", "netns", "exec", self.ns(where), sys.executable, "-c", CLIENT,
-                                       host, str(port), str(count), str(timeout), protocol], capture_stdout=True)
+                                       host, str(port), str(count), str(timeout), protocol, str(sport)],
+                                      capture_stdout=True)
         return json.loads(done.stdout)
 
 
@@ -178,11 +180,24 @@ def net():
         net.down()
 
 
+FORGET = ("import json, sys; from nodeos.network.proxy.redirect import forget_udp_flows; "
+          "print(forget_udp_flows([tuple(d) for d in json.loads(sys.argv[1])]))")
+
+
 @pytest.fixture
 def proxy(net):
-    """A proxy over the node namespace, from an empty table."""
+    """A proxy over the node namespace, from an empty table; it forgets UDP flows there too."""
     sh(*net.nft(), "delete", "table", *nftrules.TABLE.split(), check=False)
-    return NftablesProxy(CTX, net.nft())
+    proxy = NftablesProxy(CTX, net.nft())
+    proxy.forgotten = []
+
+    async def forget_udp(destinations):
+        proxy.forgotten.append(destinations)
+        await trio.run_process(["ip", "netns", "exec", net.node, sys.executable, "-c", FORGET,
+                                json.dumps(destinations)], capture_stdout=True)
+
+    proxy.forget_udp = forget_udp
+    return proxy
 
 
 def service(name="web", *pods, cluster_ip="10.96.0.10", node_port=None, affinity=None, local=False,
@@ -222,6 +237,17 @@ async def test_udp_service_spreads_and_refuses_without_endpoints(net, proxy):
     assert backends(replies) == {"pod1", "pod2"}
     assert await net.connect("client", "10.96.0.54", 80, protocol="udp") == ["refused"]
     assert await net.connect("client", "10.96.0.53", 80, protocol="tcp", timeout=0.5) != ["pod1 " + CLIENT_IP]
+
+
+async def test_udp_flow_leaves_a_removed_endpoint(net, proxy):
+    """A UDP client keeping its source port keeps its conntrack entry: unless the proxy forgets it,
+    it keeps going to the endpoint it first went to (here still alive, so the test can tell)."""
+    await program(proxy, service("dns", "pod1", protocol="UDP", cluster_ip="10.96.0.53"))
+    first = await net.connect("client", "10.96.0.53", 80, count=2, protocol="udp", sport=40053)
+    assert first == [f"pod1 {CLIENT_IP}"] * 2
+    await program(proxy, service("dns", "pod2", protocol="UDP", cluster_ip="10.96.0.53"), full=False)
+    assert proxy.forgotten[-1] == [("10.96.0.53", 80)]
+    assert await net.connect("client", "10.96.0.53", 80, protocol="udp", sport=40053) == [f"pod2 {CLIENT_IP}"]
 
 
 async def test_node_port_from_outside_is_masqueraded(net, proxy):

@@ -125,3 +125,21 @@ def test_long_names_are_cut_and_stay_unique():
     c = ServicePort("y" * 63, "x" * 63, "z" * 15, "UDP", "10.96.0.10", 80, None, a.endpoints, 30, False)
     names = {nftrules.affinity_set(b, b.endpoints[0]), nftrules.affinity_set(c, c.endpoints[0])}
     assert len(names) == 2 and all(len(n) <= 200 for n in names)
+
+
+def test_stale_udp_flows_when_a_udp_port_loses_an_endpoint_gets_its_first_or_goes():
+    from nodeos.network.proxy.nftables import stale_udp_flows
+
+    two = port(endpoints=("10.244.1.3", "10.244.2.3"), protocol="UDP", node_port=30053)
+    one = port(endpoints=("10.244.1.3",), protocol="UDP", node_port=30053)
+    none = port(endpoints=(), protocol="UDP", node_port=30053)
+    both = [("10.96.0.10", 80), (None, 30053)]
+    assert stale_udp_flows(two, one) == both  # lost one
+    assert stale_udp_flows(one, two) == []  # gained one: old flows still go somewhere alive
+    assert stale_udp_flows(none, one) == both  # the first: flows that were refused or unknown
+    assert stale_udp_flows(None, one) == both
+    assert stale_udp_flows(one, None) == both
+    assert stale_udp_flows(None, none) == []
+    assert stale_udp_flows(port(endpoints=("10.244.1.3", "10.244.2.3")), port()) == []  # TCP: conntrack ends it
+    moved = port(endpoints=("10.244.1.3",), nodes=("n2",), protocol="UDP", node_port=30053)
+    assert stale_udp_flows(one, moved) == []  # the same endpoint, however described
