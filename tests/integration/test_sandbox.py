@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,7 @@ def root_nft_tables() -> str:
 def test_up_load_run_down_leaves_nothing(tmp_path):
     directory = tmp_path / "sb"
     nft_before = root_nft_tables()
+    pod_netns: set[str] = set()
     try:
         up = nodeos("sandbox", "up", "--workers", "1", "--dir", str(directory), "--no-network")
         assert up.returncode == 0, up.stdout + up.stderr
@@ -60,7 +62,10 @@ def test_up_load_run_down_leaves_nothing(tmp_path):
         pod = poll(lambda: _running_pod_ip(kubectl), 60, "pod sleeper Running on worker1")
         worker = sandbox.host("worker1")
         assert ipaddress.ip_address(pod) in _bridge_network(worker), (pod, worker)
-        assert host_podman(worker, "ps", "-q").stdout.strip(), "the pod runs in worker1's own Podman"
+        containers = host_podman(worker, "ps", "-q").stdout.split()
+        assert containers, "the pod runs in worker1's own Podman"
+        pod_netns = set(host_podman(worker, "inspect", "--format", "{{.NetworkSettings.SandboxKey}}",
+                                    *containers).stdout.split())
         assert not host_podman(sandbox.master, "ps", "-q").stdout.strip(), "and not in the master's"
         status = nodeos("sandbox", "status", "--dir", str(directory))
         assert status.returncode == 0 and status.stdout.count("Ready") == 2, status.stdout
@@ -69,6 +74,8 @@ def test_up_load_run_down_leaves_nothing(tmp_path):
     assert down.returncode == 0, down.stderr
     assert remnants(directory) == []
     assert root_nft_tables() == nft_before
+    assert pod_netns and not [path for path in pod_netns if Path(path).exists()], pod_netns
+    assert str(directory) not in Path("/proc/self/mountinfo").read_text()
     for name in ("master", "worker1"):
         assert not list((directory / name / "storage" / "overlay-containers").glob("*/userdata"))
     assert nodeos("sandbox", "down", "--dir", str(directory)).returncode == 0  # idempotent
