@@ -103,7 +103,7 @@ def role(value: str) -> str:
 
 
 # Components a node may be told not to run; the API server is what every master is for.
-DISABLEABLE = ("scheduler", "controller-manager", "agent", "overlay", "proxy", "dns")
+DISABLEABLE = ("scheduler", "controller-manager", "agent", "forwarding", "overlay", "proxy", "dns")
 PROXY_MODES = ("nftables", "userspace")
 OVERLAY_BACKENDS = ("vxlan", "none")
 

@@ -155,6 +155,13 @@ async def _simulated_agent(config: Config, api: ApiClient, roles: tuple[str, ...
     await node.run(task_status=task_status)
 
 
+async def forwarding(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """The FORWARD-drop guard: the cluster's ranges accepted where the host's forward hooks drop."""
+    from nodeos.network.forwarding import run_forward_guard
+
+    await _node_network(config, "forwarding", run_forward_guard, task_status)
+
+
 async def overlay(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """The VXLAN overlay to the other nodes' pods (``[network]``)."""
     from nodeos.network.overlay import run_overlay
@@ -193,10 +200,10 @@ CONTROL_PLANE: tuple[tuple[str, Component], ...] = (
     ("scheduler", scheduler),
     ("controller-manager", controller_manager),
 )
-NODE: tuple[tuple[str, Component], ...] = (("agent", agent), ("overlay", overlay), ("proxy", proxy),
-                                           ("dns", cluster_dns))
+NODE: tuple[tuple[str, Component], ...] = (("agent", agent), ("forwarding", forwarding), ("overlay", overlay),
+                                           ("proxy", proxy), ("dns", cluster_dns))
 # Not run on simulated nodes: they run no pods to route to, and many of them share one host.
-NODE_NETWORK = ("overlay", "proxy", "dns")
+NODE_NETWORK = ("forwarding", "overlay", "proxy", "dns")
 ETCD: tuple[tuple[str, Component], ...] = (("etcd", managed_etcd),)  # first, with [etcd] managed
 ROLES: dict[str, tuple[tuple[str, Component], ...]] = {
     "master": CONTROL_PLANE,

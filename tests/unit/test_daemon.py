@@ -176,11 +176,11 @@ def test_each_role_runs_its_components(tmp_path, caplog):
     assert names(worker) == ["agent"]
     assert names(default_config(node={"role": "all"}, agent={"runtime": "simulated"})) == [
         "api", "scheduler", "controller-manager", "agent"]
-    network = ["overlay", "proxy", "dns"]
+    network = ["forwarding", "overlay", "proxy", "dns"]
     assert names(default_config(node={"role": "all"})) == ["api", "scheduler", "controller-manager", "agent",
                                                             *network]
     assert names(default_config(node={"role": "all"}, network={"backend": "none"})) == [
-        "api", "scheduler", "controller-manager", "agent", "proxy", "dns"]
+        "api", "scheduler", "controller-manager", "agent", "forwarding", "proxy", "dns"]
     assert names(default_config(node={"role": "all", "disable": network})) == [
         "api", "scheduler", "controller-manager", "agent"]
     assert names(default_config(node={"role": "master", "disable": ["scheduler", "controller-manager"]})) == ["api"]
