@@ -277,6 +277,33 @@ def _ready(cluster: Cluster, node: str) -> bool:
         cluster.sandbox.host(node)) is not None
 
 
+def test_forward_drop_trap_is_handled(cluster):
+    """Docker's trap: a forward hook dropping by default breaks pods across nodes unless nodeos accepts its ranges."""
+    if cluster.mode != "nftables":
+        pytest.skip("the forward guard does not depend on the proxy mode: tested once")
+    if _condition(cluster, "worker1", "ForwardingBlocked") is None:
+        pytest.skip("the daemon does not run the forward guard (nodeos.network.forwarding) yet")
+    worker = cluster.sandbox.host("worker1")
+    target = next(p for p in cluster.web_pods().values() if p["spec"]["nodeName"] != "worker1")
+    subprocess.run(["ip", "netns", "exec", worker.netns, "nft", "-f", "-"], check=True, text=True, input=(
+        "table ip dockerlike {\n chain forward {\n  type filter hook forward priority 0; policy drop;\n }\n}\n"))
+    try:
+        poll(lambda: (_condition(cluster, "worker1", "ForwardingBlocked") or {}).get("reason")
+             == "ClusterRangesAccepted", 60, "worker1's ForwardingBlocked condition: ranges accepted",
+             cluster.logs, interval=1)
+        assert cluster.wait_answer("client-worker1", f"http://{target['status']['podIP']}:8080/") == \
+            target["metadata"]["name"]
+        assert "accept" in subprocess.run(["ip", "netns", "exec", worker.netns, "nft", "list", "table", "ip",
+                                           "dockerlike"], capture_output=True, text=True, check=True).stdout
+    finally:
+        subprocess.run(["ip", "netns", "exec", worker.netns, "nft", "delete", "table", "ip", "dockerlike"])
+
+
+def _condition(cluster: Cluster, node: str, kind: str) -> dict | None:
+    conditions = cluster.get("node", node)["status"].get("conditions") or []
+    return next((c for c in conditions if c["type"] == kind), None)
+
+
 def test_scale_down_removes_a_backend_without_failed_connections(cluster):
     cluster.kubectl("scale", "deployment/web", "--replicas=1")
     poll(lambda: len(cluster.ready_endpoints("web")) == 1, 60, "one web endpoint left", cluster.logs)
