@@ -281,8 +281,6 @@ def test_forward_drop_trap_is_handled(cluster):
     """Docker's trap: a forward hook dropping by default breaks pods across nodes unless nodeos accepts its ranges."""
     if cluster.mode != "nftables":
         pytest.skip("the forward guard does not depend on the proxy mode: tested once")
-    if _condition(cluster, "worker1", "ForwardingBlocked") is None:
-        pytest.skip("the daemon does not run the forward guard (nodeos.network.forwarding) yet")
     worker = cluster.sandbox.host("worker1")
     target = next(p for p in cluster.web_pods().values() if p["spec"]["nodeName"] != "worker1")
     subprocess.run(["ip", "netns", "exec", worker.netns, "nft", "-f", "-"], check=True, text=True, input=(
