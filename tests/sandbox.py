@@ -12,7 +12,7 @@ from nodeos.sandbox.layout import tag_of
 from tests.podman import ensure_test_image, podman
 
 
-def nodeos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_nodeos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The real ``nodeos`` command line, as an operator runs it."""
     return subprocess.run([sys.executable, "-m", "nodeos", *args], capture_output=True, text=True, timeout=timeout)
 

@@ -15,7 +15,7 @@ import pytest
 
 from nodeos.sandbox import Sandbox
 from tests.kubectl import run_kubectl
-from tests.sandbox import host_podman, image_archive, nodeos, remnants
+from tests.sandbox import host_podman, image_archive, remnants, run_nodeos
 from tests.waiting import poll
 
 pytestmark = pytest.mark.skipif(subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0",
@@ -40,17 +40,17 @@ def test_up_load_run_down_leaves_nothing(tmp_path):
     nft_before = root_nft_tables()
     pod_netns: set[str] = set()
     try:
-        up = nodeos("sandbox", "up", "--workers", "1", "--dir", str(directory), "--no-network")
+        up = run_nodeos("sandbox", "up", "--workers", "1", "--dir", str(directory), "--no-network")
         assert up.returncode == 0, up.stdout + up.stderr
         assert "master    Ready" in up.stdout and "worker1   Ready" in up.stdout, up.stdout
         sandbox = Sandbox.load(directory)
         assert sandbox is not None and [h.name for h in sandbox.hosts] == ["master", "worker1"]
 
-        again = nodeos("sandbox", "up", "--workers", "1", "--dir", str(directory))
+        again = run_nodeos("sandbox", "up", "--workers", "1", "--dir", str(directory))
         assert again.returncode == 1 and again.stderr.startswith("error: ") and again.stderr.count("\n") == 1
         assert "already up" in again.stderr
 
-        loaded = nodeos("sandbox", "load", "--dir", str(directory), str(image_archive(tmp_path)))
+        loaded = run_nodeos("sandbox", "load", "--dir", str(directory), str(image_archive(tmp_path)))
         assert loaded.returncode == 0, loaded.stderr
         for host in sandbox.hosts:  # each host's own storage has it
             assert "nodeos-test/busybox" in host_podman(host, "images", "--format", "{{.Repository}}").stdout
@@ -67,10 +67,10 @@ def test_up_load_run_down_leaves_nothing(tmp_path):
         pod_netns = set(host_podman(worker, "inspect", "--format", "{{.NetworkSettings.SandboxKey}}",
                                     *containers).stdout.split())
         assert not host_podman(sandbox.master, "ps", "-q").stdout.strip(), "and not in the master's"
-        status = nodeos("sandbox", "status", "--dir", str(directory))
+        status = run_nodeos("sandbox", "status", "--dir", str(directory))
         assert status.returncode == 0 and status.stdout.count("Ready") == 2, status.stdout
     finally:
-        down = nodeos("sandbox", "down", "--dir", str(directory))
+        down = run_nodeos("sandbox", "down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr
     assert remnants(directory) == []
     assert root_nft_tables() == nft_before
@@ -78,13 +78,13 @@ def test_up_load_run_down_leaves_nothing(tmp_path):
     assert str(directory) not in Path("/proc/self/mountinfo").read_text()
     for name in ("master", "worker1"):
         assert not list((directory / name / "storage" / "overlay-containers").glob("*/userdata"))
-    assert nodeos("sandbox", "down", "--dir", str(directory)).returncode == 0  # idempotent
-    assert nodeos("sandbox", "load", "--dir", str(directory), "x.tar").returncode == 1
+    assert run_nodeos("sandbox", "down", "--dir", str(directory)).returncode == 0  # idempotent
+    assert run_nodeos("sandbox", "load", "--dir", str(directory), "x.tar").returncode == 1
 
 
 def test_failed_up_removes_what_it_built(tmp_path):
     directory = tmp_path / "sb"
-    up = nodeos("sandbox", "up", "--workers", "1", "--dir", str(directory), "--no-network", "--timeout", "0.01")
+    up = run_nodeos("sandbox", "up", "--workers", "1", "--dir", str(directory), "--no-network", "--timeout", "0.01")
     assert up.returncode == 1, up.stdout + up.stderr
     assert "not Ready after" in up.stderr and up.stderr.count("\n") == 1, up.stderr
     assert "removing what was built" in up.stdout
