@@ -6,6 +6,8 @@ Side by side in one run, TCP throughput with iperf3 (``apt-get install -y
 iperf3``) over:
 
 - ``underlay``     host -> host on the underlay (the hosts' bridge);
+- ``hostgw``       (``--netns`` only) pod -> pod routed over the underlay without encapsulation
+                   (flannel's host-gw), to split vxlan's cost into pod plumbing and VXLAN itself;
 - ``vxlan``        pod -> pod across hosts over the VXLAN overlay;
 - ``clusterip-nft`` pod -> ClusterIP -> the same remote pod, nftables proxy mode;
 - ``clusterip-user`` the same in userspace proxy mode (every byte through the proxy);
@@ -56,7 +58,7 @@ POD_NET = "10.244.{}.{}"
 CLUSTER_IP = "10.96.0.10"
 VNI, VXLAN_PORT, MTU = 1, 8472, 1500
 IPERF_PORT = 5201
-SCENARIOS = ("underlay", "vxlan", "clusterip-nft", "clusterip-user")
+SCENARIOS = ("underlay", "hostgw", "vxlan", "clusterip-nft", "clusterip-user")
 
 USERSPACE_PROXY = """
 import sys, trio
@@ -143,6 +145,15 @@ class Lab:
         self.ip(host, "link", "set", device, "mtu", str(MTU - 50), "up")
         link = json.loads(self.run(host, "ip", "-j", "link", "show", device).stdout)
         return link[0]["address"]
+
+    def route_pods(self, how: str) -> None:
+        """Route each host's way to the other's pods over the VXLAN device ("vxlan"), or straight to the
+        other host on the underlay ("hostgw", flannel's host-gw backend: no encapsulation)."""
+        for i, host in enumerate(self.hosts, start=1):
+            j = 3 - i
+            via = (("via", POD_NET.format(j, 0), "dev", f"nodeos.{VNI}", "onlink") if how == "vxlan"
+                   else ("via", UNDERLAY.format(j), "dev", "eth0"))
+            self.ip(host, "route", "replace", POD_NET.format(j, 0) + "/24", *via)
 
     def _peer(self, host: str, j: int, mac: str) -> None:
         """nodeos' overlay entries for peer ``j``: neighbour, FDB, onlink route, in that order."""
@@ -262,6 +273,13 @@ def measure_lab(seconds: float, rounds: int) -> Results:
               iperf_server(in_netns(net.pods[1]), POD_NET.format(2, 2))):
             nftables_service(net)
             results.rounds(paths, [("underlay", "vxlan"), ("vxlan", "clusterip-nft")], seconds, rounds)
+            for i in range(rounds):  # where vxlan's cost goes: pod plumbing (hostgw) vs encapsulation
+                for how in (("hostgw", "vxlan") if i % 2 == 0 else ("vxlan", "hostgw")):
+                    net.route_pods(how)
+                    results.gbits.setdefault(how, []).append(iperf(*paths["vxlan"], seconds))
+                results.ratios.setdefault("vxlan / hostgw", []).append(
+                    results.gbits["vxlan"][-1] / results.gbits["hostgw"][-1])
+            net.route_pods("vxlan")
             with userspace_service(net):
                 results.rounds(paths, [("vxlan", "clusterip-user")], seconds, rounds)
     return results
@@ -376,7 +394,7 @@ def main() -> None:
         sys.exit("iperf3 is not installed: apt-get install -y iperf3")
     results = (measure_lab if args.netns else measure_sandbox)(args.seconds, args.rounds)
     print(f"{'path':<16} {'Gbit/s median':>14}  runs")
-    for name in SCENARIOS:
+    for name in (name for name in SCENARIOS if name in results.gbits):
         values = results.gbits[name]
         print(f"{name:<16} {statistics.median(values):>14.2f}  {' '.join(f'{v:.2f}' for v in values)}")
     print(f"\n{'ratio (paired runs)':<24} {'median':>7}  target  per round")
