@@ -153,20 +153,38 @@ def check_bridge_netfilter(root: Path = ROOT) -> Check:
                   f"echo {name}=1 > /etc/sysctl.d/90-nodeos.conf  # at every boot"))
 
 
+def cgroup_layout(root: Path = ROOT) -> str | None:
+    """"v2", "hybrid" or "v1" from ``/proc/self/cgroup`` (None when unreadable).
+
+    Read from the process, not from ``/sys/fs/cgroup``: ``ip netns exec`` mounts a fresh sysfs
+    without the cgroup mounts, and the doctor is often run that way on a sandbox host.
+    """
+    text = _read(root / "proc/self/cgroup")
+    if not text:
+        return None
+    hierarchies = [line.split(":", 2)[1] for line in text.splitlines() if line.count(":") >= 2]
+    unified = "" in hierarchies
+    named_only = all(h.startswith("name=") for h in hierarchies if h)
+    if unified and (len(hierarchies) == 1 or named_only):
+        return "v2"
+    return "hybrid" if unified else "v1"
+
+
 def check_cgroups(root: Path = ROOT) -> Check:
-    cgroup = root / "sys/fs/cgroup"
-    controllers = _read(cgroup / "cgroup.controllers")
-    if controllers is not None:
-        have = controllers.split()
-        lacking = [c for c in ("cpu", "memory", "pids") if c not in have]
+    layout = cgroup_layout(root)
+    if layout == "v2":
+        controllers = _read(root / "sys/fs/cgroup/cgroup.controllers")
+        have = controllers.split() if controllers is not None else None
+        lacking = [c for c in ("cpu", "memory", "pids") if have is not None and c not in have]
         if lacking:
             return Check("cgroups", "warn", f"v2 (unified) without {', '.join(lacking)}: pod limits on them "
                                             "are not enforced", ("enable them in the parent's cgroup.subtree_control",))
-        return Check("cgroups", "ok", f"v2 (unified): {' '.join(have)}")
-    if (cgroup / "unified").is_dir():
+        return Check("cgroups", "ok", "v2 (unified)" + (f": {' '.join(have)}" if have else ""))
+    if layout == "hybrid":
         return Check("cgroups", "warn", "hybrid (v1 controllers, v2 at /sys/fs/cgroup/unified): crun refuses it",
                      ('[engine] runtime = "runc" in the containers.conf of [podman] containers_conf',
                       "or boot with systemd.unified_cgroup_hierarchy=1"))
-    if (cgroup / "memory").is_dir():
+    if layout == "v1":
         return Check("cgroups", "ok", "v1 (legacy): Podman runs with runc")
-    return Check("cgroups", "fail", "no cgroup hierarchy under /sys/fs/cgroup", ("mount cgroup2 on /sys/fs/cgroup",))
+    return Check("cgroups", "fail", "this process is in no cgroup hierarchy (/proc/self/cgroup)",
+                 ("mount cgroup2 on /sys/fs/cgroup",))

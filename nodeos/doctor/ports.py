@@ -10,8 +10,10 @@ a problem but a sign the node already runs.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
+import subprocess
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -33,6 +35,7 @@ class Port:
     required: bool = True  # a port in use fails; else it warns
     change: str = ""  # the fix besides stopping the holder; default: change ``what``
     wildcard_only: bool = False  # only a listener on every address clashes (the daemon binds with IP_FREEBIND)
+    own_device: str = ""  # for the VXLAN port: the overlay's own device, which holds it while the node runs
 
     @property
     def fix(self) -> str:
@@ -58,11 +61,13 @@ def wanted_ports(config: Config) -> list[Port]:
                 ports.append(Port(f"[etcd] {key}", "tcp", address.host, address.port))
     if is_node(config):
         from nodeos.agent.host import default_address
+        from nodeos.network.overlay.device import device_name
 
         address = config.agent.address or default_address()
         ports.append(Port("[agent] port", "tcp", address, config.agent.port))
         if config.network.backend == "vxlan":
-            ports.append(Port("[network] port", "udp", "0.0.0.0", config.network.port))
+            ports.append(Port("[network] port", "udp", "0.0.0.0", config.network.port,
+                              own_device=device_name(config.network)))
         # The cluster DNS answers on the pod bridge's gateway, bound before the bridge exists (IP_FREEBIND):
         # only a resolver listening on every address (dnsmasq, named) clashes, not systemd-resolved's 127.0.0.53.
         for protocol in ("udp", "tcp"):
@@ -122,6 +127,20 @@ def holder(protocol: str, port: int, proc: Path = Path("/proc"), *, wildcard: bo
     return None
 
 
+def vxlan_device(port: int) -> str | None:
+    """The name of a VXLAN device in this namespace bound to UDP ``port`` (the kernel holds its socket)."""
+    try:
+        done = subprocess.run(["ip", "-d", "-j", "link", "show", "type", "vxlan"], capture_output=True, text=True,
+                              timeout=10, check=False)
+        links = json.loads(done.stdout or "[]")
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    for link in links:
+        if ((link.get("linkinfo") or {}).get("info_data") or {}).get("port") == port:
+            return link.get("ifname")
+    return None
+
+
 def _is_nodeos_daemon(cmdline: str) -> bool:
     """``nodeos daemon ...`` or ``python -m nodeos daemon ...``: the node itself already runs."""
     words = cmdline.split()
@@ -155,6 +174,12 @@ def _check(port: Port, root: bool) -> Check:
     if error.errno != errno.EADDRINUSE:
         return Check(port.name, "warn", f"{port.what}: cannot bind: {error.strerror}")
     owner = holder(port.protocol, port.port)
+    device = vxlan_device(port.port) if port.protocol == "udp" and owner is None else None
+    if device is not None:
+        if device == port.own_device:
+            return Check(port.name, "ok", f"held by the overlay's own VXLAN device {device} ({port.what})")
+        return Check(port.name, "fail", f"held by the VXLAN device {device}, another overlay's ({port.what})",
+                     (f"remove it (ip link del {device}) if nothing uses it, or change {port.what}",))
     if owner and _is_nodeos_daemon(owner[1]):
         return Check(port.name, "ok", f"in use by a running nodeos (pid {owner[0]}) ({port.what})")
     who = (f"pid {owner[0]}: {owner[1][:80]}" if owner else

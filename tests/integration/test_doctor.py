@@ -83,6 +83,30 @@ def test_a_clean_namespace_has_no_trap(tmp_path):
     assert forward["status"] == "ok" and forward["detail"] == "no forward hook drops by default"
 
 
+def test_the_vxlan_port_held_by_a_vxlan_device(netns, tmp_path):
+    """The kernel holds a VXLAN device's port: the overlay's own is fine, another overlay's (flannel.1) is not."""
+    def vxlan_check() -> dict:
+        report = json.loads(doctor(netns, "--config", str(config(tmp_path)), "--json").stdout)
+        return next(c for c in report["checks"] if c["name"] == "port udp 0.0.0.0:8472")
+
+    assert vxlan_check()["status"] == "ok"
+    sh("ip", "-n", netns, "link", "add", "flannel.1", "type", "vxlan", "id", "1", "dstport", "8472", "nolearning")
+    sh("ip", "-n", netns, "link", "set", "flannel.1", "up")
+    other = vxlan_check()
+    assert other["status"] == "fail" and "flannel.1" in other["detail"]
+    sh("ip", "-n", netns, "link", "del", "flannel.1")
+    sh("ip", "-n", netns, "link", "add", "nodeos.1", "type", "vxlan", "id", "1", "dstport", "8472", "nolearning")
+    sh("ip", "-n", netns, "link", "set", "nodeos.1", "up")
+    own = vxlan_check()
+    assert own["status"] == "ok" and "overlay's own" in own["detail"]
+
+
+def test_doctor_in_a_namespace_sees_the_process_cgroups(netns, tmp_path):
+    report = json.loads(doctor(netns, "--config", str(config(tmp_path)), "--json").stdout)
+    cgroups = next(c for c in report["checks"] if c["name"] == "cgroups")
+    assert cgroups["status"] != "fail", cgroups
+
+
 def test_a_bad_config_is_one_line_and_exit_2(tmp_path):
     path = tmp_path / "node.toml"
     path.write_text('[network]\nbackend = "flannel"\n')

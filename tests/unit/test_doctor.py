@@ -94,13 +94,21 @@ def test_bridge_netfilter_off_or_absent_warns(tmp_path):
     assert check_bridge_netfilter(tmp_path).status == "ok"
 
 
-def test_cgroup_layouts(tmp_path):
+def test_cgroup_layouts_come_from_the_process_not_sysfs(tmp_path):
+    """``ip netns exec`` mounts a sysfs without cgroups: /proc/self/cgroup still tells."""
+    write(tmp_path, "proc/self/cgroup", "0::/user.slice\n")
+    assert check_cgroups(tmp_path).detail == "v2 (unified)"
     write(tmp_path, "sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n")
-    assert check_cgroups(tmp_path).detail.startswith("v2")
-    (tmp_path / "sys/fs/cgroup/cgroup.controllers").unlink()
-    (tmp_path / "sys/fs/cgroup/unified").mkdir()
+    assert check_cgroups(tmp_path).detail == "v2 (unified): cpuset cpu io memory pids"
+    write(tmp_path, "sys/fs/cgroup/cgroup.controllers", "cpuset io\n")
+    assert check_cgroups(tmp_path).status == "warn"
+    write(tmp_path, "proc/self/cgroup", "4:memory:/x\n1:cpu:/\n0::/\n")
     hybrid = check_cgroups(tmp_path)
-    assert hybrid.status == "warn" and "runc" in hybrid.fix[0]
+    assert hybrid.status == "warn" and "hybrid" in hybrid.detail and "runc" in hybrid.fix[0]
+    write(tmp_path, "proc/self/cgroup", "4:memory:/x\n1:cpu:/\n")
+    assert check_cgroups(tmp_path).detail.startswith("v1")
+    write(tmp_path, "proc/self/cgroup", "")
+    assert check_cgroups(tmp_path).status == "fail"
 
 
 def test_ports_follow_the_role():
