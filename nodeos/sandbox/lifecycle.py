@@ -157,8 +157,8 @@ def down(directory: Path, *, out: Print = print) -> None:
     directory = directory.resolve()
     sandbox = Sandbox.load(directory) or _orphan(directory)
     started = time.monotonic()
-    _down(sandbox)
-    out(f"sandbox {sandbox.tag} removed in {time.monotonic() - started:.1f} s")
+    steps = _down(sandbox)
+    out(f"sandbox {sandbox.tag} removed in {time.monotonic() - started:.1f} s ({steps})")
 
 
 def _orphan(directory: Path) -> Sandbox:
@@ -168,12 +168,23 @@ def _orphan(directory: Path) -> Sandbox:
     return Sandbox(directory, tag_of(directory), "", "", False, hosts)
 
 
-def _down(sandbox: Sandbox) -> None:
+def _down(sandbox: Sandbox) -> str:
+    """Remove everything of ``sandbox``; how long each step took, for the operator."""
     hosts = list(sandbox.hosts)
+    steps: list[str] = []
+
+    def step(name: str, started: float) -> float:
+        now = time.monotonic()
+        steps.append(f"{name} {now - started:.1f} s")
+        return now
+
+    started = time.monotonic()
     stop_daemons(hosts)
+    started = step("daemons", started)
     if hosts:
         with ThreadPoolExecutor(len(hosts)) as pool:
             list(pool.map(_empty_podman, hosts))
+    started = step("pods", started)
     for host in hosts:
         kill_leftovers(host)
     remove_underlay(sandbox)
@@ -181,6 +192,8 @@ def _down(sandbox: Sandbox) -> None:
         _remove_runtime_dirs(host)
     sandbox.kubeconfig.unlink(missing_ok=True)
     sandbox.state_file.unlink(missing_ok=True)
+    step("namespaces and links", started)
+    return ", ".join(steps)
 
 
 def _empty_podman(host: Host) -> None:

@@ -44,6 +44,8 @@ def remove_containers(host: Host) -> None:
     if not (host.graphroot / "libpod").exists():
         return  # Podman never ran on this host
     env = host_env(host)
-    # --time 0: SIGKILL at once; a sandbox being removed has no state worth a graceful stop.
-    for what in (["pod", "rm", "--all", "--force", "--time", "0"], ["rm", "--all", "--force", "--time", "0"]):
+    # SIGKILL first: a sandbox being removed has no state worth a graceful stop, and a container the agent
+    # was stopping gracefully when its daemon stopped would hold `pod rm` for the rest of its grace period.
+    for what in (["kill", "--all", "--signal", "KILL"], ["pod", "rm", "--all", "--force", "--time", "0"],
+                 ["rm", "--all", "--force", "--time", "0"]):
         run(in_netns(host.netns, ["podman", *what]), env=env, timeout=REMOVE_TIMEOUT, check=False)

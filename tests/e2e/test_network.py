@@ -128,6 +128,7 @@ def cluster(request, tmp_path_factory) -> Cluster:
         yield cluster
     finally:
         sandboxes.down(directory, out=output.append)
+        print(f"\n{output[-1]}")
     assert remnants(directory) == []
 
 
