@@ -55,7 +55,7 @@ def run_checks(config: Config, *, root: bool | None = None) -> list[Check]:
         checks += kernel.check_modules(config)
         checks += [kernel.check_ip_forward(), kernel.check_bridge_netfilter(), tools.check_nft(config, root=root)]
         checks += tools.check_podman(config, root=root)
-        checks += [kernel.check_cgroups()]
+        checks += [kernel.check_cgroups(config=config)]
     checks += ports.check_ports(config, root=root)
     if is_node(config):
         checks += forward.check_forward(config, root=root)

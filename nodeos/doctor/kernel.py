@@ -170,7 +170,15 @@ def cgroup_layout(root: Path = ROOT) -> str | None:
     return "hybrid" if unified else "v1"
 
 
-def check_cgroups(root: Path = ROOT) -> Check:
+def _runs_runc(config: Config | None) -> bool:
+    """Whether the node's containers.conf picks runc (which, unlike crun, takes hybrid cgroups)."""
+    conf = config.podman.containers_conf if config is not None else None
+    text = _read(conf) if conf is not None else None
+    return text is not None and any(line.split("#")[0].replace(" ", "") == 'runtime="runc"'
+                                    for line in text.splitlines())
+
+
+def check_cgroups(root: Path = ROOT, config: Config | None = None) -> Check:
     layout = cgroup_layout(root)
     if layout == "v2":
         controllers = _read(root / "sys/fs/cgroup/cgroup.controllers")
@@ -180,6 +188,8 @@ def check_cgroups(root: Path = ROOT) -> Check:
             return Check("cgroups", "warn", f"v2 (unified) without {', '.join(lacking)}: pod limits on them "
                                             "are not enforced", ("enable them in the parent's cgroup.subtree_control",))
         return Check("cgroups", "ok", "v2 (unified)" + (f": {' '.join(have)}" if have else ""))
+    if layout == "hybrid" and _runs_runc(config):
+        return Check("cgroups", "ok", f"hybrid; runc is configured in {config.podman.containers_conf}")
     if layout == "hybrid":
         return Check("cgroups", "warn", "hybrid (v1 controllers, v2 at /sys/fs/cgroup/unified): crun refuses it",
                      ('[engine] runtime = "runc" in the containers.conf of [podman] containers_conf',

@@ -105,6 +105,9 @@ def test_cgroup_layouts_come_from_the_process_not_sysfs(tmp_path):
     write(tmp_path, "proc/self/cgroup", "4:memory:/x\n1:cpu:/\n0::/\n")
     hybrid = check_cgroups(tmp_path)
     assert hybrid.status == "warn" and "hybrid" in hybrid.detail and "runc" in hybrid.fix[0]
+    write(tmp_path, "containers.conf", '[engine]\nruntime = "runc"\n')
+    runc = default_config(podman={"containers_conf": str(tmp_path / "containers.conf")})
+    assert check_cgroups(tmp_path, runc).status == "ok"
     write(tmp_path, "proc/self/cgroup", "4:memory:/x\n1:cpu:/\n")
     assert check_cgroups(tmp_path).detail.startswith("v1")
     write(tmp_path, "proc/self/cgroup", "")
