@@ -324,7 +324,7 @@ def sandbox(workdir: Path, mode: str) -> Iterator[dict[str, tuple[Prefix, str]]]
     import httpx
 
     from nodeos.sandbox import Sandbox
-    from tests.sandbox import image_archive, nodeos
+    from tests.sandbox import image_archive
 
     directory = workdir / f"sandbox-{mode}"
     try:
@@ -361,6 +361,12 @@ def sandbox(workdir: Path, mode: str) -> Iterator[dict[str, tuple[Prefix, str]]]
         if down.returncode != 0:
             print(f"sandbox down failed: {down.stderr.strip()}; run: nodeos sandbox down --dir {directory}",
                   file=sys.stderr)
+
+
+def nodeos(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``nodeos`` command line."""
+    return subprocess.run([sys.executable, "-m", "nodeos", *args], capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def _answers(where: Prefix, target: str) -> bool:
