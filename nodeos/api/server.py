@@ -61,7 +61,7 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
                 nursery.start_soon(compact_forever, store)
             advertise = config.agent.address or await trio.to_thread.run_sync(default_address)
             nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, advertise,
-                               config.api.listen.port)
+                               advertised_port(config))
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
             binds = await nursery.start(serve, ApiApp(registry, token), _hypercorn_config(config))
             log.info("API serving on %s", ", ".join(binds))
@@ -69,6 +69,19 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
     finally:
         with trio.CancelScope(shield=True):
             await store.close()
+
+
+def advertised_port(config: Config) -> int:
+    """The port of this master in the ``kubernetes`` Endpoints: where pods reach its API.
+
+    The secure port, unless it listens on loopback only (so until TLS exists) and
+    the insecure port listens beyond it — then that one, or the Service would
+    lead pods nowhere.
+    """
+    listen, insecure = config.api.listen, config.api.insecure_listen
+    if listen.is_loopback and insecure is not None and not insecure.is_loopback:
+        return insecure.port
+    return listen.port
 
 
 def _tune_gc() -> None:
