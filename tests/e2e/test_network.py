@@ -191,6 +191,14 @@ def test_service_name_resolves_by_dns_from_pods(cluster):
         assert cluster.wait_answer(f"client-{client}", url) in names
 
 
+def test_pods_reach_the_api_through_the_kubernetes_service(cluster):
+    subsets = cluster.get("endpoints", "kubernetes")["subsets"]
+    assert [a["ip"] for a in subsets[0]["addresses"]] == [cluster.sandbox.master.ip], subsets
+    for client in ("worker1", "worker2"):
+        version = cluster.wait_answer(f"client-{client}", "http://kubernetes.default:443/version")
+        assert json.loads(version)["gitVersion"].endswith("-nodeos") or "nodeos" in version, version
+
+
 def test_session_affinity_sticks_to_one_backend(cluster):
     cluster.apply(_service("sticky", {"app": "web"}, 80, 8080, sessionAffinity="ClientIP"))
     ip = cluster.service("sticky")["spec"]["clusterIP"]
