@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from nodeos.config import Config
 from nodeos.doctor import Check
-from nodeos.network.forwarding import NftError, check_and_remedy, fix_commands
+from nodeos.network.forwarding import NftError, check_and_remedy, fix_commands, legacy_fix_commands
 
 __all__ = ["check_forward"]
 
@@ -41,6 +41,5 @@ def check_forward(config: Config, *, root: bool) -> list[Check]:
         checks.append(Check(f"{NAME}: iptables-legacy FORWARD", "fail",
                             "policy DROP in iptables-legacy (which nodeos does not change): pods on other nodes "
                             "and Services are unreachable",
-                            tuple(f"iptables-legacy -I FORWARD {side} {cidr} -j ACCEPT"
-                                  for cidr in (cluster.service_cidr, cluster.pod_cidr) for side in ("-d", "-s"))))
+                            tuple(legacy_fix_commands(cluster))))
     return checks or [Check(NAME, "ok", "no forward hook drops by default")]

@@ -13,6 +13,7 @@ from nodeos.network.forwarding import (
     accept_rules,
     dropping_chains,
     fix_commands,
+    legacy_fix_commands,
     node_condition,
     remedy_script,
 )
@@ -141,3 +142,8 @@ def test_a_legacy_drop_blocks_too():
     report = ForwardReport([], RULES, legacy=True)
     assert report.blocked
     assert "iptables-legacy" in node_condition(report, CLUSTER)["message"]
+
+
+def test_legacy_fixes_accept_both_ranges_both_ways():
+    assert legacy_fix_commands(CLUSTER) == [f"iptables-legacy -I FORWARD {flag} {cidr} -j ACCEPT"
+                                           for cidr in ("10.96.0.0/16", "10.244.0.0/16") for flag in ("-d", "-s")]

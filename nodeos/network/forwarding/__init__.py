@@ -60,6 +60,7 @@ from nodeos.network.forwarding.rules import (
     accept_rules,
     dropping_chains,
     fix_commands,
+    legacy_fix_commands,
     remedy_script,
 )
 
@@ -76,6 +77,7 @@ __all__ = [
     "check_and_remedy",
     "dropping_chains",
     "fix_commands",
+    "legacy_fix_commands",
     "legacy_forward_drop",
     "node_condition",
     "publish_condition",

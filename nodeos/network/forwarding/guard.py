@@ -13,7 +13,7 @@ from nodeos.client import ApiClient, ApiUnavailable
 from nodeos.config import ClusterConfig, Config
 from nodeos.errors import ApiError
 from nodeos.network.forwarding.host import ForwardReport, NftError, check_and_remedy
-from nodeos.network.forwarding.rules import COMMENT_PREFIX, fix_commands
+from nodeos.network.forwarding.rules import COMMENT_PREFIX, fix_commands, legacy_fix_commands
 
 __all__ = ["CONDITION", "NODES", "node_condition", "publish_condition", "run_forward_guard"]
 
@@ -84,9 +84,9 @@ def _say(report: ForwardReport, cluster: ClusterConfig) -> list[str]:
         lines.append(f"forward hook {chain.name} drops forwarded traffic ({chain.how}) and nodeos could not "
                      f"accept the cluster ranges there{': ' + error if error else ''}; fix: {fix}")
     if report.legacy:
+        fix = "; ".join(legacy_fix_commands(cluster))
         lines.append("iptables-legacy FORWARD has policy DROP, which nodeos does not change: pods on other nodes "
-                     f"are unreachable; fix: iptables-legacy -I FORWARD -s {cluster.pod_cidr} -j ACCEPT; "
-                     f"iptables-legacy -I FORWARD -d {cluster.pod_cidr} -j ACCEPT")
+                     f"and Services are unreachable; fix: {fix}")
     return lines
 
 
@@ -116,7 +116,7 @@ async def run_forward_guard(config: Config, api: ApiClient, *,
 async def _guard_once(cluster: ClusterConfig, node_name: str, api: ApiClient, prefix: Sequence[str],
                       said: list[str]) -> bool:
     """One check: remedy, log what changed (``said`` holds the last lines), write the condition.
-    True when there is nothing left to write (the condition is on the Node, or nft failed)."""
+    False only while the Node does not exist yet (the agent registers it soon)."""
     try:
         report = await trio.to_thread.run_sync(check_and_remedy, cluster, prefix)
         lines = _say(report, cluster)
@@ -132,4 +132,4 @@ async def _guard_once(cluster: ClusterConfig, node_name: str, api: ApiClient, pr
         return await publish_condition(api, node_name, node_condition(report, cluster))
     except (ApiError, ApiUnavailable) as exc:
         log.warning("forward guard: cannot write node %s's %s condition: %s", node_name, CONDITION, exc)
-        return False
+        return True  # the API is in trouble: the next resync tries again, without a warning every 2 s

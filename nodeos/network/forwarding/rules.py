@@ -13,7 +13,7 @@ from typing import Any
 from nodeos.config import ClusterConfig
 
 __all__ = ["COMMENT_PREFIX", "AcceptRule", "DroppingChain", "accept_rules", "dropping_chains", "fix_commands",
-           "remedy_script"]
+           "legacy_fix_commands", "remedy_script"]
 
 COMMENT_PREFIX = "nodeos: "
 FAMILIES = ("ip", "inet", "bridge")  # those where an IPv4 packet meets the forward hook
@@ -114,3 +114,9 @@ def fix_commands(chain: DroppingChain, rules: Sequence[AcceptRule]) -> list[str]
     return [shlex.join(["nft", "insert", "rule", chain.family, chain.table, chain.chain, *rule.match.split(),
                         "accept", "comment", f'"{rule.comment}"'])
             for rule in reversed(chain.missing(rules))]
+
+
+def legacy_fix_commands(cluster: ClusterConfig) -> list[str]:
+    """The same accepts for iptables-legacy, whose rules nodeos does not write."""
+    return [f"iptables-legacy -I FORWARD {flag} {cidr} -j ACCEPT"
+            for cidr in (cluster.service_cidr, cluster.pod_cidr) for flag in ("-d", "-s")]
