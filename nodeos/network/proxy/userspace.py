@@ -65,7 +65,8 @@ async def run_userspace_proxy(config: Config, api: ApiClient, *,
     async with trio.open_nursery() as nursery:
         await nursery.start(tracker.run)
         proxy = UserspaceProxy(config.node.name, nursery)
-        await proxy.sync(tracker.snapshot(), await tracker.changes())
+        first = await tracker.changes()  # the first full list: only then is the snapshot worth serving
+        await proxy.sync(tracker.snapshot(), first)
         log.info("userspace proxy: serving %d Service ports", len(proxy.ports))
         task_status.started()
         while True:
