@@ -76,6 +76,8 @@ if command -v kubectl >/dev/null; then
     kube -n demo get pods -o wide
     kube -n demo logs deployment/web
     kube -n demo exec deployment/web -- wget -qO- http://127.0.0.1:8080/index.html
+    # The Service by name: the node's cluster DNS, then its ClusterIP through the Service proxy.
+    kube -n demo exec deployment/web -- wget -qO- http://web/index.html
     kube get all -A
     rm -rf "$cache"
 else
