@@ -42,7 +42,6 @@ __all__ = [
     "quote",
     "role",
     "runtime",
-    "secure_address",
     "server_url",
     "server_urls",
     "service_cidr",
@@ -153,14 +152,6 @@ def _is_ipv4(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def secure_address(value: str) -> Address:
-    parsed = address(value)
-    if not parsed.is_loopback:
-        # Without TLS and authentication, anyone who can reach the port owns the cluster.
-        raise ValueError(f"{quote(value)} must be a loopback address until TLS is enabled")
-    return parsed
 
 
 BACKENDS = ("sqlite", "etcd")

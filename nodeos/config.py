@@ -9,7 +9,8 @@ a valid master node):
     data_dir = "/var/lib/nodeos"
     disable = []                       # components not to run: "scheduler", "controller-manager", "agent"
     [api]
-    listen = "127.0.0.1:6443"          # secure port; loopback only until TLS exists
+    listen = "127.0.0.1:6443"          # secure port; loopback only unless tls = true
+    tls = false                        # serve listen over TLS with authentication (tokens, client certs)
     insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
     server = "http://10.0.0.1:8080"    # a worker's master; it (or servers) is required for role "worker"
     servers = ["http://10.0.0.1:8080", "http://10.0.0.2:8080"]  # or several: a worker fails over between them
@@ -124,6 +125,8 @@ class ApiConfig:
     # Several masters' URLs, in order of preference: a worker sticks to one and fails over to the next.
     # ``server`` alone stands for ``servers = [server]``; given both, ``server`` must be one of them.
     servers: tuple[str, ...] = ()
+    # TLS from the cluster CA and authentication on ``listen`` (nodeos.api.tls, nodeos.api.auth).
+    tls: bool = False
 
     def __post_init__(self) -> None:
         if not self.servers and self.server:
@@ -248,10 +251,11 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("disable", values.disable, lambda: [], list),
     )),
     "api": (ApiConfig, (
-        _Key("listen", values.secure_address, "127.0.0.1:6443"),
+        _Key("listen", values.address, "127.0.0.1:6443"),
         _Key("insecure_listen", values.address, None),
         _Key("server", values.server_url, None),
         _Key("servers", values.server_urls, lambda: [], list),
+        _Key("tls", bool, False, bool),
     )),
     "store": (StoreConfig, (
         _Key("backend", values.backend, "sqlite"),
@@ -343,6 +347,9 @@ def _check_store(store: StoreConfig) -> tuple[str, str] | None:
 
 
 def _check_api(api: ApiConfig) -> tuple[str, str] | None:
+    if not api.tls and not api.listen.is_loopback:
+        # Without TLS and authentication, anyone who can reach the port owns the cluster.
+        return "listen", f'"{api.listen}" must be a loopback address until TLS is enabled'
     if api.server and api.server not in api.servers:
         # Two lists of masters that disagree: which one the operator meant cannot be guessed.
         return "server", (f"{values.quote(api.server)} is not one of servers; give servers alone "
