@@ -115,6 +115,7 @@ class NodeConfig:
     role: str
     data_dir: Path
     disable: tuple[str, ...] = ()  # components of the role not to run, as k3s' --disable-*
+    stop_timeout_seconds: int = 30  # SIGTERM's drain bound: past it the daemon cancels everything and exits 1
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("role", values.role, "master"),
         _Key("data_dir", values.data_dir, "/var/lib/nodeos"),
         _Key("disable", values.disable, lambda: [], list),
+        _Key("stop_timeout_seconds", values.positive, 30, int),
     )),
     "api": (ApiConfig, (
         _Key("listen", values.address, "127.0.0.1:6443"),
