@@ -153,8 +153,11 @@ def ensure_ca(directory: Path, common_name: str = "nodeos-ca") -> CertificateAut
 
 def issue_certificate(ca: CertificateAuthority, directory: Path, name: str, *, common_name: str,
                       dns_names: Iterable[str] = (), ips: Iterable[str] = (),
-                      usage: Usage = "server", days: int = CERT_DAYS) -> KeyPair:
-    """Issue a new key and certificate as ``directory/NAME.{crt,key}``, replacing what is there."""
+                      usage: Usage = "server", days: int = CERT_DAYS, organizations: Iterable[str] = ()) -> KeyPair:
+    """Issue a new key and certificate as ``directory/NAME.{crt,key}``, replacing what is there.
+
+    ``organizations`` become the subject's O attributes: a client certificate's groups, in Kubernetes' rule.
+    """
     if usage not in _USAGES:
         raise ValueError(f"usage {usage!r} is not one of {', '.join(_USAGES)}")
     key = ec.generate_private_key(ec.SECP256R1())
@@ -163,7 +166,7 @@ def issue_certificate(ca: CertificateAuthority, directory: Path, name: str, *, c
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in dict.fromkeys(ips)]
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(_subject(common_name, organizations))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -188,33 +191,40 @@ def issue_certificate(ca: CertificateAuthority, directory: Path, name: str, *, c
 
 def ensure_certificate(ca: CertificateAuthority, directory: Path, name: str, *, common_name: str,
                        dns_names: Iterable[str] = (), ips: Iterable[str] = (),
-                       usage: Usage = "server") -> KeyPair:
+                       usage: Usage = "server", organizations: Iterable[str] = ()) -> KeyPair:
     """The certificate ``directory/NAME``, issued anew only when the one there does not fit.
 
     It fits when it is signed by ``ca``, matches its key, names exactly these
     hosts with this usage, and has more than ``RENEW_BEFORE`` left.
     """
-    dns_names, ips = list(dns_names), list(ips)
+    dns_names, ips, organizations = list(dns_names), list(ips), list(organizations)
     pair = _pair(directory, name)
     if pair.cert_path.exists() and pair.key_path.exists() and _fits(
-            ca, pair, common_name, dns_names, ips, usage):
+            ca, pair, _subject(common_name, organizations), dns_names, ips, usage):
         return pair
     return issue_certificate(ca, directory, name, common_name=common_name, dns_names=dns_names, ips=ips,
-                             usage=usage)
+                             usage=usage, organizations=organizations)
 
 
-def _fits(ca: CertificateAuthority, pair: KeyPair, common_name: str, dns_names: list[str], ips: list[str],
+def _subject(common_name: str, organizations: Iterable[str] = ()) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                      *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations)])
+
+
+def _fits(ca: CertificateAuthority, pair: KeyPair, subject: x509.Name, dns_names: list[str], ips: list[str],
           usage: Usage) -> bool:
     cert, key = _load_cert(pair.cert_path), _load_key(pair.key_path)
     if key.public_key() != cert.public_key() or not ca.signed(cert):
         return False
     if cert.not_valid_after_utc - _now() < RENEW_BEFORE:
         return False
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if not names or names[0].value != common_name:
+    if cert.subject != subject:
         return False
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = x509.SubjectAlternativeName([])  # a client certificate names no hosts
+    try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return False
