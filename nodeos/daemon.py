@@ -9,7 +9,14 @@ before the scheduler starts" is plain code rather than a retry loop.
 Each runs under ``supervise``: a crash is logged and the component restarted
 with exponential backoff, and the other components never notice. SIGTERM and
 SIGINT stop the components in reverse start order, each cleaning up in its
-own ``finally``.
+own ``finally``, within ``[node] stop_timeout_seconds``: past it the daemon
+cancels the rest and exits 1, naming what hung (containers keep running).
+SIGHUP re-reads the config file and applies the keys in ``RELOADABLE``,
+restarting only the components that read them; a broken file is logged and
+the running config kept. Under systemd (``nodeos.systemd``) the daemon says
+READY=1 once every component has started, keeps a STATUS= line of what
+serves and what restarts, and pings the watchdog while no component has been
+crash-looping for ``UNHEALTHY_AFTER`` seconds.
 
 Roles. "master" runs the control plane: the API server, then the scheduler
 and the controller manager, each a client of the local API over loopback
@@ -32,20 +39,24 @@ scale tests).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import fields, is_dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 
 from nodeos._config_values import DEFAULT_CAPACITY
-from nodeos.config import Config
+from nodeos.config import Config, load
 from nodeos.errors import ConfigError
+from nodeos.systemd import Notifier, run_watchdog
 
-__all__ = ["ROLES", "Component", "run_daemon", "supervise"]
+__all__ = ["RELOADABLE", "ROLES", "Component", "DrainTimeout", "changed_keys", "run_daemon", "supervise"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,11 @@ if TYPE_CHECKING:
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
+# A component restarting for this long lets systemd's watchdog restart the whole node: what the
+# component depends on in the process (the managed Podman, a stuck socket) may come back with it.
+UNHEALTHY_AFTER = 300.0
+HUNG_GRACE = 2  # seconds past the drain bound before a stuck process is ended from a thread
+EXIT_HUNG = 1
 
 
 async def managed_etcd(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -219,6 +235,7 @@ async def supervise(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     initial_backoff: float = INITIAL_BACKOFF,
     max_backoff: float = MAX_BACKOFF,
+    on_state: Callable[[bool], None] | None = None,
 ) -> None:
     """Run ``fn(task_status=...)`` until cancelled, restarting it whenever it crashes or returns.
 
@@ -228,6 +245,9 @@ async def supervise(
     ``initial_backoff`` up to ``max_backoff``, and starts over once the
     component has run for ``max_backoff`` seconds: a component that crashed
     an hour ago is not punished for it now.
+
+    ``on_state`` hears True each time ``fn`` has started and False each time
+    it has crashed or returned: the daemon's STATUS line and watchdog use it.
 
     Error handling: any ``Exception`` from ``fn`` is logged with its
     traceback and leads to a restart; cancellation and ``BaseException``
@@ -241,6 +261,8 @@ async def supervise(
                 await nursery.start(fn)
                 started_at = trio.current_time()
                 log.info("%s: started", name)
+                if on_state:
+                    on_state(True)
                 task_status.started()
                 task_status = trio.TASK_STATUS_IGNORED  # restarts report to no one
             log.warning("%s: returned, which it should not; restarting in %.1fs", name, delay)
@@ -249,6 +271,8 @@ async def supervise(
             when = "while starting" if started_at is None else "while running"
             log.error("%s: crashed %s: %s: %s; restarting in %.1fs", name, when, type(exc).__name__, exc,
                       delay, exc_info=exc)
+        if on_state:
+            on_state(False)
         if started_at is not None and trio.current_time() - started_at >= max_backoff:
             delay = initial_backoff
         await trio.sleep(delay)
@@ -262,54 +286,219 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+class DrainTimeout(Exception):
+    """SIGTERM's drain outlasted ``[node] stop_timeout_seconds``; the daemon exits non-zero."""
+
+
 async def run_daemon(
-    config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    notifier: Notifier | None = None, unhealthy_after: float = UNHEALTHY_AFTER,
 ) -> None:
-    """Run the components of the node's role until SIGTERM or SIGINT.
+    """Run the components of the node's role until SIGTERM or SIGINT; SIGHUP reloads the config.
 
     Raises ConfigError, before starting anything, when the config cannot run
-    (a role with nothing to run, a data directory that cannot be created).
-    Reports started once every component has started.
+    (a role with nothing to run, a data directory that cannot be created),
+    and DrainTimeout when stopping took longer than ``[node]
+    stop_timeout_seconds``. Reports started once every component has started,
+    when it also tells systemd READY=1 through ``notifier``.
     """
     components = _components(config)
     await _prepare_data_dir(config)
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(_stop_on_signal, stop, nursery.cancel_scope)
-        running = [await nursery.start(_stoppable, name, partial(component, config))
-                   for name, component in components]
-        log.info("node %s (role %s) is up: %s", config.node.name, config.node.role,
-                 ", ".join(name for name, _ in components))
-        task_status.started()
-        await stop.wait()
-        for component in reversed(running):
-            await component.stop()
-        nursery.cancel_scope.cancel()
+    notifier = notifier or Notifier()
+    requests, received = trio.open_memory_channel[str](16)
+    node = _Node(config, notifier)
+    hung = None  # stays None when a second signal cancels everything at once
+    try:
+        async with trio.open_nursery() as nursery:
+            node.nursery = nursery
+            await nursery.start(_handle_signals, requests, nursery.cancel_scope)
+            for name, component in components:
+                await node.start(name, component)
+            log.info("node %s (role %s) is up: %s", config.node.name, config.node.role,
+                     ", ".join(name for name, _ in components))
+            notifier.ready(node.status())
+            await nursery.start(run_watchdog, notifier, partial(node.unhealthy, unhealthy_after))
+            task_status.started()
+            async for request in received:
+                if request == "stop":
+                    break
+                await node.reload()
+            hung = await node.stop()
+            nursery.cancel_scope.cancel()
+    finally:
+        node.disarm()
+    if hung:
+        raise DrainTimeout(f"{hung} did not stop within [node] stop_timeout_seconds "
+                           f"= {node.config.node.stop_timeout_seconds}")
     log.info("node %s stopped", config.node.name)
 
 
 class _Running:
-    """A started component that can be stopped on its own, and waited for."""
+    """A started component that can be stopped on its own, and waited for, with its health."""
 
-    def __init__(self, scope: trio.CancelScope) -> None:
-        self.scope = scope
+    def __init__(self, name: str, component: Component, on_change: Callable[[], None]) -> None:
+        self.name = name
+        self.component = component
+        self.scope = trio.CancelScope()
         self.finished = trio.Event()
+        self.down_since: float | None = None  # when it last crashed, while it is restarting
+        self._on_change = on_change
+
+    def set_state(self, running: bool) -> None:
+        self.down_since = None if running else trio.current_time()
+        self._on_change()
 
     async def stop(self) -> None:
         self.scope.cancel()
         await self.finished.wait()
 
 
-async def _stoppable(name: str, fn: Component, *, task_status: trio.TaskStatus[_Running]) -> None:
-    """``supervise(name, fn)`` in a scope of its own, so that the daemon stops components one by one."""
-    running = _Running(trio.CancelScope())
+async def _stoppable(running: _Running, fn: Component, *, task_status: trio.TaskStatus[None]) -> None:
+    """``supervise(fn)`` in a scope of its own, so that the daemon stops components one by one."""
     try:
         with running.scope:
             async with trio.open_nursery() as nursery:
-                await nursery.start(supervise, name, fn)
-                task_status.started(running)
+                await nursery.start(partial(supervise, running.name, fn, on_state=running.set_state))
+                task_status.started()
     finally:
         running.finished.set()
+
+
+class _Node:
+    """The running components of this node: their start, health, reload and bounded stop."""
+
+    def __init__(self, config: Config, notifier: Notifier) -> None:
+        self.config = config
+        self.nursery: trio.Nursery  # set by run_daemon, once it is open
+        self.notifier = notifier
+        self._exit_timer: threading.Timer | None = None
+        self.running: list[_Running] = []
+        self.stopping: str | None = None  # the component being stopped, for the hung-drain message
+
+    async def start(self, name: str, component: Component, index: int | None = None) -> None:
+        running = _Running(name, component, self._report)
+        self.running.insert(len(self.running) if index is None else index, running)
+        await self.nursery.start(_stoppable, running, partial(component, self.config))
+
+    def _report(self) -> None:
+        self.notifier.status(self.status())
+
+    def status(self) -> str:
+        """The STATUS line: "serving: api, scheduler; restarting: agent"."""
+        serving = [r.name for r in self.running if r.down_since is None]
+        down = [r.name for r in self.running if r.down_since is not None]
+        parts = [f"serving: {', '.join(serving)}"] if serving else []
+        return "; ".join(parts + ([f"restarting: {', '.join(down)}"] if down else [])) or "starting"
+
+    def unhealthy(self, after: float) -> str | None:
+        """Why the watchdog should let systemd restart the node: components down for ``after`` seconds."""
+        now = trio.current_time()
+        down = [f"{r.name} (for {now - r.down_since:.0f}s)" for r in self.running
+                if r.down_since is not None and now - r.down_since >= after]
+        return f"crash-looping: {', '.join(down)}" if down else None
+
+    async def reload(self) -> None:
+        """SIGHUP: apply the config file's reloadable changes; a bad file keeps the running config."""
+        self.notifier.reloading()
+        try:
+            new = await _reread(self.config)
+        except ConfigError as exc:
+            log.error("SIGHUP: %s; keeping the running config", exc)
+        else:
+            await self._apply(new)
+        self.notifier.ready(self.status())
+
+    async def _apply(self, new: Config) -> None:
+        changed = changed_keys(self.config, new)
+        fixed = [key for key in changed if key not in RELOADABLE]
+        if fixed:
+            log.warning("SIGHUP: %s changed, which takes a restart (systemctl restart nodeos); "
+                        "keeping the running values", ", ".join(fixed))
+        live = [key for key in changed if key in RELOADABLE]
+        if not live:
+            log.info("SIGHUP: nothing to reload" if not fixed else "SIGHUP: nothing else to reload")
+            return
+        self.config = with_keys(self.config, new, live)
+        restart = [r for r in self.running if any(r.name in RELOADABLE[key] for key in live)]
+        log.info("SIGHUP: reloaded %s%s", ", ".join(live),
+                 f"; restarting {', '.join(r.name for r in restart)}" if restart else "")
+        for running in restart:
+            index = self.running.index(running)
+            await running.stop()
+            self.running.remove(running)
+            await self.start(running.name, running.component, index)
+
+    async def stop(self) -> str | None:
+        """Stop the components in reverse start order within the bound; the name of one that hung, if any.
+
+        Reverse order because each component relies on those started before it:
+        the API server must stop before the etcd member it stores in, or its last
+        requests fail against a closing member. Past the bound the caller cancels
+        the rest; should even that not end them (a cleanup shielded from
+        cancellation, a thread that does not return), a timer thread ends the
+        process a grace period later, as the trio loop itself may be stuck.
+        """
+        bound = self.config.node.stop_timeout_seconds
+        self.notifier.stopping(f"stopping (within {bound}s)")
+        self._exit_timer = threading.Timer(bound + HUNG_GRACE, self._exit_hung)
+        self._exit_timer.daemon = True
+        self._exit_timer.start()
+        with trio.move_on_after(bound):
+            for running in reversed(self.running):
+                self.stopping = running.name
+                await running.stop()
+            return None
+        log.error("stopping: %s did not stop within [node] stop_timeout_seconds = %ds; cancelling the rest "
+                  "(containers keep running)", self.stopping, bound)
+        return self.stopping
+
+    def disarm(self) -> None:
+        """The daemon has ended after all: no need to end the process from the timer."""
+        if self._exit_timer is not None:
+            self._exit_timer.cancel()
+
+    def _exit_hung(self) -> None:
+        log.critical("stopping: %s still has not stopped, %ds past [node] stop_timeout_seconds; exiting",
+                     self.stopping, HUNG_GRACE)
+        logging.shutdown()
+        os._exit(EXIT_HUNG)
+
+
+# The keys SIGHUP applies, and which components restart for them; every other key takes a restart.
+RELOADABLE: dict[str, tuple[str, ...]] = {
+    "node.stop_timeout_seconds": (),  # read when stopping
+    "controllers.node_grace_seconds": ("controller-manager",),
+    "controllers.eviction_seconds": ("controller-manager",),
+    "dns.upstream": ("dns",),
+}
+
+
+def changed_keys(old: Config, new: Config) -> list[str]:
+    """The ``section.key`` names whose values differ between two configs."""
+    changed = []
+    for section in fields(old):
+        before, after = getattr(old, section.name), getattr(new, section.name)
+        if section.name == "source" or not is_dataclass(before):
+            continue
+        changed += [f"{section.name}.{key.name}" for key in fields(before)
+                    if getattr(before, key.name) != getattr(after, key.name)]
+    return changed
+
+
+def with_keys(config: Config, new: Config, keys: Sequence[str]) -> Config:
+    """``config`` with the values of ``keys`` taken from ``new``."""
+    for key in keys:
+        section, name = key.split(".")
+        config = replace(config, **{section: replace(getattr(config, section), **{name: getattr(
+            getattr(new, section), name)})})
+    return config
+
+
+async def _reread(config: Config) -> Config:
+    """The config file, read again (off the trio loop, like any file)."""
+    if config.source is None:
+        raise ConfigError("the node's config has no file to reload")
+    return await trio.to_thread.run_sync(load, config.source)
 
 
 def _components(config: Config) -> tuple[tuple[str, Component], ...]:
@@ -359,22 +548,24 @@ def _source(config: Config) -> str:
     return str(config.source) if config.source else "<config>"
 
 
-async def _stop_on_signal(
-    stop: trio.Event, scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+async def _handle_signals(
+    requests: trio.MemorySendChannel[str], scope: trio.CancelScope, *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """The first SIGTERM or SIGINT stops the components in reverse start order; a second cancels all at once.
-
-    Reverse order because each component relies on those started before it:
-    the API server must stop before the etcd member it stores in, or its last
-    requests fail against a closing member (and the daemon exits 1).
-    """
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    """SIGTERM or SIGINT asks for the bounded stop, a second one cancels all at once; SIGHUP asks for a reload."""
+    stopping = False
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         task_status.started()
         async for signum in signals:
             name = signal.Signals(signum).name
-            if not stop.is_set():
+            if signum == signal.SIGHUP:
+                if not stopping:
+                    log.info("SIGHUP: reloading the config")
+                    await requests.send("reload")
+            elif not stopping:
                 log.info("%s: stopping", name)
-                stop.set()
+                stopping = True
+                await requests.send("stop")
             else:
                 log.warning("%s again: stopping everything at once", name)
                 scope.cancel()

@@ -15,15 +15,17 @@ import argparse
 import os
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import trio
 import yaml
 
 from nodeos.config import RUNTIMES, Address, Config, build, dump, load
-from nodeos.daemon import run_daemon
+from nodeos.daemon import DrainTimeout, run_daemon
 from nodeos.errors import ConfigError
 from nodeos.log import FORMATS, LEVELS, setup_logging
+from nodeos.systemd import Notifier
 
 __all__ = ["register", "run", "run_up"]
 
@@ -150,10 +152,13 @@ def _local(address: Address) -> Address:
 
 def _run_daemon(config: Config, args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
+    notifier = Notifier.from_environment()  # READY=1, STATUS=, WATCHDOG=1 under systemd; else nothing
     try:
-        trio.run(run_daemon, config)
+        trio.run(partial(run_daemon, config, notifier=notifier))
     except ConfigError as exc:
         return _fail(exc)
+    except DrainTimeout:  # logged where it happened; systemd sees the failure
+        return 1
     except KeyboardInterrupt:  # Ctrl-C before the daemon's signal handler was in place
         return 130
     return 0
