@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from pathlib import Path
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -19,12 +20,15 @@ from hypercorn.trio import serve
 from nodeos.agent.host import default_address
 from nodeos.agent.token import agent_token
 from nodeos.api.allocators import ServiceAllocator
+from nodeos.api.auth import Authenticator, TokenFile
 from nodeos.api.http import ApiApp
+from nodeos.api.https import serve_tls, tls_config
 from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces, reconcile_master_endpoints
 from nodeos.api.registry import Registry
 from nodeos.api.store.base import Store
 from nodeos.api.store.etcd import EtcdStore, EtcdTLS
 from nodeos.api.store.sqlite import SQLiteStore
+from nodeos.api.tls import ensure_serving
 from nodeos.api.watchcache import WatchCache, compact_forever
 from nodeos.config import Config
 
@@ -63,7 +67,10 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, advertise,
                                advertised_port(config))
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
-            binds = await nursery.start(serve, ApiApp(registry, token), _hypercorn_config(config))
+            if config.api.tls:
+                binds = await _serve_secure(nursery, config, registry, token, advertise)
+            else:
+                binds = await nursery.start(serve, ApiApp(registry, token), _hypercorn_config(config))
             log.info("API serving on %s", ", ".join(binds))
             task_status.started()
     finally:
@@ -71,10 +78,32 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             await store.close()
 
 
+async def _serve_secure(nursery: trio.Nursery, config: Config, registry: Registry, token: str,
+                        advertise: str) -> list[str]:
+    """TLS with authentication on ``listen``; the insecure port, if any, stays plain and unauthenticated."""
+    files = await trio.to_thread.run_sync(ensure_serving, config, [advertise])
+    authenticator = Authenticator(TokenFile(token_path(config)))
+    await authenticator.start()
+    app = ApiApp(registry, token, authenticator)
+    secure = _hypercorn_config(config)
+    secure.bind = [str(config.api.listen)]
+    binds = await nursery.start(serve_tls, app, tls_config(secure, files))
+    if config.api.insecure_listen is not None:
+        insecure = _hypercorn_config(config)
+        insecure.bind = [str(config.api.insecure_listen)]
+        binds += await nursery.start(serve, app, insecure)
+    return binds
+
+
+def token_path(config: Config) -> Path:
+    """The bearer tokens' file (nodeos.api.auth.tokens): ``<data_dir>/tokens``."""
+    return config.node.data_dir / "tokens"
+
+
 def advertised_port(config: Config) -> int:
     """The port of this master in the ``kubernetes`` Endpoints: where pods reach its API.
 
-    The secure port, unless it listens on loopback only (so until TLS exists) and
+    The secure port, unless it listens on loopback only (without TLS) and
     the insecure port listens beyond it — then that one, or the Service would
     lead pods nowhere.
     """

@@ -7,10 +7,13 @@ traceback and answered as a 500 Status that carries no internals.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from nodeos.api import openapi
+from nodeos.api.auth import INSECURE_USER, Authenticator, User
+from nodeos.api.auth.authenticator import PEER_CERT
 from nodeos.api.http import discovery
 from nodeos.api.http.podproxy import SUBRESOURCES as POD_STREAMS
 from nodeos.api.http.podproxy import PodProxy
@@ -25,7 +28,9 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
 
 class ApiApp:
-    def __init__(self, registry: Registry, agent_token: str | None = None) -> None:
+    def __init__(self, registry: Registry, agent_token: str | None = None,
+                 authenticator: Authenticator | None = None) -> None:
+        self.authenticator = authenticator  # for requests of the secure (TLS) listener
         self.resources = ResourceHandlers(registry)
         self.pods = PodProxy(registry, agent_token)  # pods/log and pods/exec, forwarded to the node's agent
         self.ready = True
@@ -33,6 +38,10 @@ class ApiApp:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
+        try:
+            scope["nodeos.user"] = await self._authenticate(scope)
+        except ApiError as exc:
+            return await _refuse(scope, receive, send, exc)
         if scope["type"] == "websocket":
             return await self._websocket(scope, receive, send)
         req = Request.from_scope(scope, receive)
@@ -53,6 +62,14 @@ class ApiApp:
             if not started:
                 await send_error(send, ApiError.internal("the server could not handle this request; "
                                                          "see its log"))
+
+    async def _authenticate(self, scope: dict[str, Any]) -> User:
+        """The caller: authenticated on the TLS listener, the insecure port's administrator otherwise."""
+        if PEER_CERT not in scope.get("state", {}):
+            return INSECURE_USER
+        if self.authenticator is None:
+            raise ApiError.internal("the secure port has no authenticator")
+        return await self.authenticator.authenticate(scope)
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """Only ``pods/exec`` comes as a WebSocket; PodProxy answers every error it expects itself."""
@@ -128,6 +145,18 @@ async def _openapi(req: Request, path: str, send: Send) -> None:
 def _not_found(path: str) -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource",
                     {"causes": [{"reason": "UnexpectedServerResponse", "message": f"404 page not found: {path}"}]})
+
+
+async def _refuse(scope: dict[str, Any], receive: Receive, send: Send, error: ApiError) -> None:
+    """Answer ``error`` (a 401) before routing: as a Status, or as the refusal of a WebSocket handshake."""
+    if scope["type"] != "websocket":
+        return await send_error(send, error)
+    await receive()  # websocket.connect
+    body = json.dumps(error.status()).encode()
+    await send({"type": "websocket.http.response.start", "status": error.code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

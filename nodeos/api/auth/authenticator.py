@@ -1,0 +1,83 @@
+"""Turning a request into a ``User``: the client certificate, else the bearer token, else anonymous."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from nodeos.api.auth.certs import user_from_certificate
+from nodeos.api.auth.tokens import TokenFile, TokenFileError
+from nodeos.api.auth.user import ANONYMOUS, User
+from nodeos.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+# What an anonymous caller may read: probes and load balancers carry no credentials.
+ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+PEER_CERT = "nodeos.peer_cert"  # the TLS listener's connection state: the client certificate, DER, or None
+REFRESH_SECONDS = 1.0
+
+
+def unauthorized() -> ApiError:
+    """kube-apiserver's answer to a missing or wrong credential; kubectl recognises it."""
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def anonymous_allowed(path: str) -> bool:
+    path = path.rstrip("/") or "/"
+    return path in ANONYMOUS_PATHS or path.startswith(tuple(p + "/" for p in ANONYMOUS_PATHS[:3]))
+
+
+class Authenticator:
+    """Authenticates requests of the secure port against the cluster CA (done in the handshake) and a token file."""
+
+    def __init__(self, tokens: TokenFile) -> None:
+        self.tokens = tokens
+        self._checked = -REFRESH_SECONDS
+
+    async def start(self) -> None:
+        """Read the token file once: a malformed one stops the start with its one-line error."""
+        await trio.to_thread.run_sync(self.tokens.refresh)
+        self._checked = trio.current_time()
+
+    async def authenticate(self, scope: dict[str, Any]) -> User:
+        """The request's user; ApiError 401 when it has no valid credential and the path needs one."""
+        der = scope.get("state", {}).get(PEER_CERT)
+        if der:
+            user = user_from_certificate(der)
+            if user is None:
+                raise unauthorized()
+            return user
+        token = _bearer(scope)
+        if token is None:
+            if anonymous_allowed(scope.get("path", "")):
+                return ANONYMOUS
+            raise unauthorized()
+        await self._refresh()
+        user = self.tokens.user(token)
+        if user is None:
+            raise unauthorized()
+        return user
+
+    async def _refresh(self) -> None:
+        """Notice an edited token file within a second, without a stat per request."""
+        now = trio.current_time()
+        if now - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = now
+        try:
+            await trio.to_thread.run_sync(self.tokens.refresh)
+        except TokenFileError as exc:
+            log.error("%s; keeping the tokens read before", exc)
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return ""  # a credential of another kind, or an empty one: wrong, not anonymous
+    return None
