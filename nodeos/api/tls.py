@@ -23,11 +23,14 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from nodeos.config import Config
 from nodeos.pki import CertificateAuthority, KeyPair, PkiError, ensure_ca, ensure_certificate, load_ca
 
-__all__ = ["MASTERS_GROUP", "ServingFiles", "client_certificate", "ensure_serving", "local_client", "pki_dir",
-           "serving_names"]
+__all__ = ["MASTERS_GROUP", "ServingFiles", "check_files", "client_certificate", "ensure_serving", "local_client",
+           "pki_dir", "serving_names"]
 
 MASTERS_GROUP = "system:masters"  # Kubernetes' group of administrators, which authorization will honour
 SERVING_NAME = "apiserver"
@@ -68,6 +71,40 @@ def ensure_serving(config: Config, addresses: list[str]) -> ServingFiles:
     pair = ensure_certificate(ca, directory, SERVING_NAME, common_name="nodeos-apiserver", dns_names=dns, ips=ips,
                               usage="server")
     return ServingFiles(ca.cert_path, pair.cert_path, pair.key_path)
+
+
+def check_files(config: Config) -> None:
+    """PkiError (one line naming the file) when the CA or serving files there cannot be used.
+
+    For the daemon's start: a bad file found only inside the API server
+    would be a crash-and-restart loop instead of the operator's one line.
+    Absent files are fine: the first start makes them.
+    """
+    directory = pki_dir(config)
+    if (directory / "ca.crt").exists() or (directory / "ca.key").exists():
+        load_ca(directory)
+    cert, key = directory / f"{SERVING_NAME}.crt", directory / f"{SERVING_NAME}.key"
+    for path, load in ((cert, _load_cert), (key, _load_key)):
+        if path.exists():
+            load(path)
+
+
+def _load_cert(path: Path) -> None:
+    try:
+        x509.load_pem_x509_certificate(path.read_bytes())
+    except OSError as exc:
+        raise PkiError(f"{path}: cannot read: {exc.strerror}") from None
+    except ValueError:
+        raise PkiError(f"{path}: not a PEM certificate") from None
+
+
+def _load_key(path: Path) -> None:
+    try:
+        serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise PkiError(f"{path}: cannot read: {exc.strerror}") from None
+    except (ValueError, TypeError):
+        raise PkiError(f"{path}: not an unencrypted PEM private key") from None
 
 
 def client_certificate(config: Config, name: str, user: str, groups: tuple[str, ...] = ()) -> KeyPair:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nodeos.cli import apply, create, dashboard, delete, describe, doctor, etcd, get, sandbox, store
+from nodeos.cli import apply, create, dashboard, delete, describe, doctor, etcd, get, kubeconfig, sandbox, store
 from nodeos.cli.common import add_global_flags, report
 from nodeos.errors import NodeosError
 
@@ -21,7 +21,7 @@ try:  # the daemon verbs live in their own module, which the client commands do 
 except ImportError:  # pragma: no cover - only when the daemon is not installed
     daemon = None  # type: ignore[assignment]
 
-VERBS = (get, describe, apply, create, delete, dashboard, store, etcd, doctor, sandbox)
+VERBS = (get, describe, apply, create, delete, dashboard, store, etcd, doctor, sandbox, kubeconfig)
 
 
 def build_parser() -> argparse.ArgumentParser:
