@@ -91,11 +91,20 @@ async def api_server(
 
 
 @asynccontextmanager
-async def _client(server: str, component: str, servers: Sequence[str] = ()) -> AsyncIterator[ApiClient]:
-    """A client of ``server``, or of ``servers`` with failover between them."""
+async def _client(server: str, component: str, servers: Sequence[str] = (),
+                  config: Config | None = None) -> AsyncIterator[ApiClient]:
+    """A client of ``server``, or of ``servers`` with failover between them.
+
+    The node's own secure port (``[api] tls``) takes the node's client certificate.
+    """
     from nodeos.client import ApiClient, Connection
 
-    async with ApiClient(Connection(server=server), servers=servers or None,
+    connection = Connection(server=server)
+    if config is not None and config.api.tls and server == _local_server(config):
+        from nodeos.api.tls import local_connection
+
+        connection = await trio.to_thread.run_sync(local_connection, config)
+    async with ApiClient(connection, servers=servers or None,
                          user_agent=f"nodeos-{component}") as api:
         yield api
 
@@ -108,7 +117,11 @@ def _node_servers(config: Config) -> tuple[str, ...]:
 
 
 def _local_server(config: Config) -> str:
-    """The node's own API: its secure port, loopback-only and plain HTTP until TLS exists."""
+    """The node's own API: its secure port, over TLS with ``[api] tls``, else plain HTTP (then loopback-only)."""
+    if config.api.tls:
+        from nodeos.api.tls import local_url
+
+        return local_url(config)
     return f"http://{config.api.listen}"
 
 
@@ -118,7 +131,7 @@ async def _leading(config: Config, component: str, make: Callable[[ApiClient], A
     from nodeos.client.leaderelection import lead
 
     identity = f"{config.node.name}_{secrets.token_hex(4)}"  # unique even for two daemons of one host
-    async with _client(_local_server(config), component) as api:
+    async with _client(_local_server(config), component, config=config) as api:
         task_status.started()
         await lead(api, f"nodeos-{component}", identity, partial(make, api))
 
@@ -149,7 +162,7 @@ async def agent(config: Config, *, task_status: trio.TaskStatus[None] = trio.TAS
     worker = config.node.role == "worker"
     roles = ("worker",) if worker else ("control-plane", "worker")
     servers = _node_servers(config)  # heartbeats and pods alike follow the masters through one client
-    async with _client(servers[0], "agent", servers) as api:
+    async with _client(servers[0], "agent", servers, config) as api:
         if config.agent.runtime == "simulated":
             await _simulated_agent(config, api, roles, task_status)
         else:
@@ -206,7 +219,7 @@ NetworkComponent = Callable[..., Awaitable[object]]
 async def _node_network(config: Config, component: str, run: NetworkComponent,
                         task_status: trio.TaskStatus[None]) -> None:
     servers = _node_servers(config)
-    async with _client(servers[0], component, servers) as api:
+    async with _client(servers[0], component, servers, config) as api:
         await run(config, api, task_status=task_status)
 
 
