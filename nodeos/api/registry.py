@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodeos.api import meta, model, paging, rules
+from nodeos.api.admission import Admission
 from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.kinds import Resource, by_plural
 from nodeos.api.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
@@ -57,6 +58,7 @@ class Registry:
         self.store = store
         self.cache = cache
         self.allocator = allocator
+        self.admission = Admission(store, cache)
         self.shared = bool(getattr(store, "shared", False))
 
     # -- consistency ---------------------------------------------------------------
@@ -135,7 +137,9 @@ class Registry:
         if res.kind not in STATUS_ON_CREATE and "status" in obj:
             obj["status"] = {}
         model.default(res, obj)
+        self.admission.mutate(res, namespace, obj)
         rules.raise_invalid(res, obj, model.validate(res, obj, None))
+        await self.admission.admit(res, namespace, obj, dry_run=dry_run)
         key = res.store_key(namespace, metadata["name"])
         if res is SERVICES:
             if self.cache.get(key) is not None:

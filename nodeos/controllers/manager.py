@@ -39,6 +39,7 @@ CONTROLLERS: tuple[str, ...] = (
     "nodelifecycle",
     "garbagecollector",
     "eventttl",
+    "resourcequota",
 )
 
 # The event source ("component") each controller reports as, after Kubernetes' names.
@@ -52,6 +53,7 @@ COMPONENTS: dict[str, str] = {
     "nodelifecycle": "node-controller",
     "garbagecollector": "garbage-collector-controller",
     "eventttl": "event-ttl-controller",
+    "resourcequota": "resourcequota-controller",
 }
 
 

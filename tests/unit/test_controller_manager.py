@@ -68,5 +68,6 @@ def test_the_controller_list_is_issue_3s():
     for name in manager.CONTROLLERS:
         assert callable(manager._import(name).build)
     assert set(manager.CONTROLLERS) == {"replicaset", "replicationcontroller", "deployment", "daemonset",
-                                        "endpoints", "nodeipam", "nodelifecycle", "garbagecollector", "eventttl"}
+                                        "endpoints", "nodeipam", "nodelifecycle", "garbagecollector", "eventttl",
+                                        "resourcequota"}
     assert set(manager.COMPONENTS) == set(manager.CONTROLLERS)

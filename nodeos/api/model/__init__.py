@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nodeos.api.kinds import Resource
-from nodeos.api.model import cluster, pods, services, workloads
+from nodeos.api.model import cluster, pods, policy, services, workloads
 from nodeos.api.model._fields import deeper_than, wrong_type
 from nodeos.api.model.meta import validate_object_meta, validate_object_meta_update
 from nodeos.errors import Cause
@@ -37,6 +37,8 @@ _DEFAULTERS: dict[str, Defaulter] = {
     "Event": cluster.default_event,
     "Lease": cluster.default_lease,
     "Binding": cluster.default_binding,
+    "ResourceQuota": policy.default_resource_quota,
+    "LimitRange": policy.default_limit_range,
 }
 
 _VALIDATORS: dict[str, Validator] = {
@@ -52,6 +54,8 @@ _VALIDATORS: dict[str, Validator] = {
     "Event": cluster.validate_event,
     "Lease": cluster.validate_lease,
     "Binding": cluster.validate_binding,
+    "ResourceQuota": policy.validate_resource_quota,
+    "LimitRange": policy.validate_limit_range,
 }
 
 

@@ -21,7 +21,7 @@ _FLAT_FIELDS: dict[str, tuple[str, ...]] = {
     "Binding": ("target",),
 }
 # Kinds with a spec but no status.
-_NO_STATUS = {"Lease"}
+_NO_STATUS = {"Lease", "LimitRange"}
 
 
 def _string(description: str = "") -> dict[str, Any]:

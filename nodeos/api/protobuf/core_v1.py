@@ -222,4 +222,20 @@ SERVICES_AND_MORE: dict[str, dict[int, Field]] = {
     },
 }
 
-CORE_V1: dict[str, dict[int, Field]] = {**NAMESPACES_AND_NODES, **PODS, **SERVICES_AND_MORE}
+ADMISSION: dict[str, dict[int, Field]] = {
+    "ResourceQuota": {**_OBJECT, 2: message("spec", "ResourceQuotaSpec"), 3: message("status", "ResourceQuotaStatus")},
+    "ResourceQuotaSpec": {1: quantity_map("hard"), 2: strings("scopes")},
+    "ResourceQuotaStatus": {1: quantity_map("hard"), 2: quantity_map("used")},
+    "LimitRange": {**_OBJECT, 2: message("spec", "LimitRangeSpec")},
+    "LimitRangeSpec": {1: messages("limits", "LimitRangeItem")},
+    "LimitRangeItem": {
+        1: string("type"),
+        2: quantity_map("max"),
+        3: quantity_map("min"),
+        4: quantity_map("default"),
+        5: quantity_map("defaultRequest"),
+        6: quantity_map("maxLimitRequestRatio"),
+    },
+}
+
+CORE_V1: dict[str, dict[int, Field]] = {**NAMESPACES_AND_NODES, **PODS, **SERVICES_AND_MORE, **ADMISSION}

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nodeos.api.kinds import Resource
-from nodeos.api.tables import core, pods, workloads
+from nodeos.api.tables import core, pods, policy, workloads
 from nodeos.api.tables._common import NAME_DESCRIPTION, Printer, column, get, name, text
 from nodeos.errors import ApiError
 
@@ -42,6 +42,7 @@ _PRINTERS: dict[str, tuple[list[dict[str, Any]], Printer]] = {
     "ReplicaSet": (workloads.REPLICAS_COLUMNS, workloads.print_replica_set),
     "Deployment": (workloads.DEPLOYMENT_COLUMNS, workloads.print_deployment),
     "DaemonSet": (workloads.DAEMONSET_COLUMNS, workloads.print_daemon_set),
+    "ResourceQuota": (policy.QUOTA_COLUMNS, policy.print_resource_quota),
 }
 
 # Kubernetes' default table for kinds without a printer.

@@ -37,6 +37,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
               "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40}},
     "Binding": {"metadata": {"name": "web-0", "namespace": "default"},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}},
+    "ResourceQuota": {"metadata": {"name": "q", "namespace": "default"},
+                      "spec": {"hard": {"pods": "10", "requests.cpu": "2", "limits.memory": "4Gi"}}},
+    "LimitRange": {"metadata": {"name": "lr", "namespace": "default"},
+                   "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"},
+                                        "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "2"}}]}},
 }
 
 _RICH_CONTAINER = {
