@@ -12,7 +12,28 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nodeos.cli import apply, create, dashboard, delete, describe, doctor, etcd, get, kubeconfig, sandbox, store
+from nodeos.cli import (
+    apply,
+    completion,
+    cordon,
+    create,
+    dashboard,
+    delete,
+    describe,
+    doctor,
+    etcd,
+    events,
+    execute,
+    get,
+    kubeconfig,
+    logs,
+    rollout,
+    sandbox,
+    scale,
+    store,
+    top,
+    version,
+)
 from nodeos.cli.common import add_global_flags, report
 from nodeos.errors import NodeosError
 
@@ -21,7 +42,8 @@ try:  # the daemon verbs live in their own module, which the client commands do 
 except ImportError:  # pragma: no cover - only when the daemon is not installed
     daemon = None  # type: ignore[assignment]
 
-VERBS = (get, describe, apply, create, delete, dashboard, store, etcd, doctor, sandbox, kubeconfig)
+VERBS = (get, describe, apply, create, delete, dashboard, store, etcd, doctor, sandbox, kubeconfig,
+         logs, execute, scale, rollout, cordon, top, events, version, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:
