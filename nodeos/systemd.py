@@ -34,7 +34,6 @@ class Notifier:
         self.address = address
         # Half of WatchdogSec, as sd_watchdog_enabled(3) advises: one late ping is not yet a restart.
         self.watchdog_interval = watchdog_usec / 2e6 if watchdog_usec else None
-        self._socket: socket.socket | None = None
         self._last_status: str | None = None
 
     @classmethod
@@ -66,15 +65,16 @@ class Notifier:
 
         Non-blocking, so it is called straight from trio code: systemd reads
         its notify socket promptly, and a full socket only loses a message.
+        A socket per message, as sd_notify(3) does: nothing to close, nothing
+        stale after systemd re-creates its socket.
         """
         if self.address is None:
             return
         address = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         try:
-            if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._socket.setblocking(False)
-            self._socket.sendto("\n".join(fields).encode(), address)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.setblocking(False)
+                sock.sendto("\n".join(fields).encode(), address)
         except OSError as exc:
             log.warning("systemd notify to %s failed: %s", self.address, exc)
 
@@ -101,11 +101,6 @@ class Notifier:
             return []
         self._last_status = status
         return ["STATUS=" + status.replace("\n", " ")]
-
-    def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
 
 
 async def run_watchdog(notifier: Notifier, unhealthy: Callable[[], str | None], *,
