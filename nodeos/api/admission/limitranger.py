@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from nodeos.api.admission.usage import pod_requests
+from nodeos.api.admission.usage import format_usage, pod_requests
 from nodeos.api.kinds import by_plural
 from nodeos.api.model.quantity import parse_quantity
 from nodeos.api.watchcache import WatchCache
@@ -74,8 +74,8 @@ def check_pod(cache: WatchCache, namespace: str, pod: dict[str, Any]) -> list[st
                 problems += check_item("Container", item, _raw(resources.get("requests")),
                                        _raw(resources.get("limits")))
         elif item.get("type") == "Pod":
-            requests = {n: str(v) for n, v in pod_requests(spec, "requests").items()}
-            limits = {n: str(v) for n, v in pod_requests(spec, "limits").items()}
+            requests = format_usage(pod_requests(spec, "requests"))
+            limits = format_usage(pod_requests(spec, "limits"))
             problems += check_item("Pod", item, requests, limits)
     return problems
 
