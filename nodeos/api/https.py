@@ -15,6 +15,7 @@ kube-apiserver answers 401; no certificate at all is fine (tokens, anonymous).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from functools import partial
@@ -67,8 +68,22 @@ class _CertTCPServer(TCPServer):
                 await self.stream.do_handshake()
         except (trio.BrokenResourceError, trio.TooSlowError) as exc:
             log.debug("TLS handshake failed: %s", exc.__cause__ or exc)
+            await self._send_alert()
             await trio.aclose_forcefully(self.stream)
             return
         der = self.stream.getpeercert(binary_form=True)
         self.state = ConnectionState({**self.state, PEER_CERT: der})
         await super().run()  # its handshake is now a no-op
+
+    async def _send_alert(self) -> None:
+        """Send the alert OpenSSL wrote for a failed handshake, which trio drops (it stops at the error).
+
+        Without it a client sees only a closed connection ("unexpected EOF");
+        with it, the reason ("tls: unknown certificate authority"). trio has no
+        public way to this buffer: when it is gone, clients see the EOF again.
+        """
+        pending = getattr(self.stream, "_outgoing", None)
+        if pending is None or not pending.pending:
+            return
+        with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.stream.transport_stream.send_all(pending.read())

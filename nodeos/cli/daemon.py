@@ -154,6 +154,7 @@ def _run_daemon(config: Config, args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     notifier = Notifier.from_environment()  # READY=1, STATUS=, WATCHDOG=1 under systemd; else nothing
     try:
+        _check_tls(config)
         trio.run(partial(run_daemon, config, notifier=notifier))
     except ConfigError as exc:
         return _fail(exc)
@@ -162,6 +163,14 @@ def _run_daemon(config: Config, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C before the daemon's signal handler was in place
         return 130
     return 0
+
+
+def _check_tls(config: Config) -> None:
+    """A master's unusable CA or serving files, as one line before anything starts (not a restart loop)."""
+    if config.api.tls and config.node.role != "worker":
+        from nodeos.api.tls import check_files
+
+        check_files(config)
 
 
 def _fail(exc: ConfigError) -> int:
