@@ -325,12 +325,13 @@ async def run_daemon(
         async with trio.open_nursery() as nursery:
             node.nursery = nursery
             await nursery.start(_handle_signals, requests, nursery.cancel_scope)
+            # Pinging from the start: systemd's watchdog runs while the components start too.
+            await nursery.start(run_watchdog, notifier, partial(node.unhealthy, unhealthy_after))
             for name, component in components:
                 await node.start(name, component)
             log.info("node %s (role %s) is up: %s", config.node.name, config.node.role,
                      ", ".join(name for name, _ in components))
             notifier.ready(node.status())
-            await nursery.start(run_watchdog, notifier, partial(node.unhealthy, unhealthy_after))
             task_status.started()
             async for request in received:
                 if request == "stop":
@@ -386,21 +387,29 @@ class _Node:
         self.notifier = notifier
         self._exit_timer: threading.Timer | None = None
         self.running: list[_Running] = []
+        self.starting: str | None = None  # the component being started, for the STATUS line
         self.stopping: str | None = None  # the component being stopped, for the hung-drain message
 
     async def start(self, name: str, component: Component, index: int | None = None) -> None:
         running = _Running(name, component, self._report)
+        self.starting = name
+        self._report()
+        try:
+            await self.nursery.start(_stoppable, running, partial(component, self.config))
+        finally:
+            self.starting = None
         self.running.insert(len(self.running) if index is None else index, running)
-        await self.nursery.start(_stoppable, running, partial(component, self.config))
+        self._report()
 
     def _report(self) -> None:
         self.notifier.status(self.status())
 
     def status(self) -> str:
-        """The STATUS line: "serving: api, scheduler; restarting: agent"."""
+        """The STATUS line: "serving: api, scheduler; restarting: agent", and "starting: proxy" meanwhile."""
         serving = [r.name for r in self.running if r.down_since is None]
         down = [r.name for r in self.running if r.down_since is not None]
-        parts = [f"serving: {', '.join(serving)}"] if serving else []
+        parts = [f"starting: {self.starting}"] if self.starting else []
+        parts += [f"serving: {', '.join(serving)}"] if serving else []
         return "; ".join(parts + ([f"restarting: {', '.join(down)}"] if down else [])) or "starting"
 
     def unhealthy(self, after: float) -> str | None:

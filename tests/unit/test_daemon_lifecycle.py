@@ -56,7 +56,10 @@ async def test_ready_with_status_once_started_and_stopping_on_sigterm(tmp_path, 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             await nursery.start(partial_run(config, Notifier(str(notify_socket.path))))
-            assert notify_socket.receive()[-1] == {"READY": "1", "STATUS": "serving: api, scheduler"}
+            *starting, ready = notify_socket.receive()
+            assert [m["STATUS"] for m in starting] == [
+                "starting: api", "serving: api", "starting: scheduler; serving: api", "serving: api, scheduler"]
+            assert ready == {"READY": "1", "STATUS": "serving: api, scheduler"}
             os.kill(os.getpid(), signal.SIGTERM)
     assert notify_socket.receive() == [{"STOPPING": "1", "STATUS": "stopping (within 30s)"}]
 
