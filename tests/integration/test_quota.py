@@ -159,6 +159,23 @@ async def test_bad_policies_are_invalid_not_500(api: ApiClient) -> None:
     with pytest.raises(ApiError) as caught:
         await api.create(QUOTAS, quota("q", pods="lots"))
     assert caught.value.code == 422 and "spec.hard[pods]" in caught.value.message
+    for spec in ("x", [1], {"hard": "x"}, {"hard": {"pods": None}}):
+        with pytest.raises(ApiError) as caught:
+            await api.create(QUOTAS, {**quota("q"), "spec": spec})
+        assert caught.value.code == 422, spec
+    await api.create(LIMITS, {"apiVersion": "v1", "kind": "LimitRange",
+                              "metadata": {"name": "ok", "namespace": "default"},
+                              "spec": {"limits": [{"type": "Container", "default": {"cpu": "1"}}]}})
+    for resources in ({"limits": "x", "requests": [1]}, "x", {"limits": {"cpu": "lots"}}):
+        garbage_pod = pod("p")
+        garbage_pod["spec"]["containers"][0]["resources"] = resources
+        with pytest.raises(ApiError) as caught:
+            await api.create(PODS, garbage_pod)
+        assert caught.value.code == 422, resources
+    garbage_pod["spec"]["containers"] = ["x"]
+    with pytest.raises(ApiError) as caught:
+        await api.create(PODS, garbage_pod)
+    assert caught.value.code == 422
     bad_range = {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "lr", "namespace": "default"},
                  "spec": {"limits": [{"type": "Container", "min": {"cpu": "2"}, "max": {"cpu": "1"}}]}}
     with pytest.raises(ApiError) as caught:

@@ -48,7 +48,8 @@ def new_quota_status(cache: WatchCache, namespace: str, quota: dict[str, Any]) -
     """A quota's status at its creation: ``hard`` from the spec, ``used`` counted,
     the quota itself included (for ``count/resourcequotas``)."""
     assert QUOTAS is not None
-    hard = _parsed((quota.get("spec") or {}).get("hard"))
+    spec = quota.get("spec")
+    hard = _parsed(spec.get("hard") if isinstance(spec, dict) else None)  # not validated yet
     used = namespace_usage(cache, namespace, set(hard))
     for name, value in usage_of(QUOTAS, quota).items():
         if name in used:
