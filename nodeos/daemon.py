@@ -355,12 +355,31 @@ class _Running:
         self.component = component
         self.scope = trio.CancelScope()
         self.finished = trio.Event()
-        self.down_since: float | None = None  # when it last crashed, while it is restarting
+        self.up = False  # started and not crashed since
+        self.up_since = 0.0
+        # When its current run of crashes began: a run that did not last MAX_BACKOFF (supervise's own
+        # measure of a healthy run) between two crashes does not end it, so a component that starts
+        # and crashes a moment later, again and again, counts as down since its first crash.
+        self.down_since: float | None = None
         self._on_change = on_change
 
     def set_state(self, running: bool) -> None:
-        self.down_since = None if running else trio.current_time()
+        now = trio.current_time()
+        if running:
+            self.up_since = now
+        elif self.down_since is None or self.stable(now):
+            self.down_since = now
+        self.up = running
         self._on_change()
+
+    def stable(self, now: float) -> bool:
+        return self.up and now - self.up_since >= MAX_BACKOFF
+
+    def crash_looping_for(self, now: float) -> float:
+        """How long it has been crash-looping; 0 when it is not."""
+        if self.down_since is None or self.stable(now):
+            return 0.0
+        return now - self.down_since
 
     async def stop(self) -> None:
         self.scope.cancel()
@@ -406,8 +425,8 @@ class _Node:
 
     def status(self) -> str:
         """The STATUS line: "serving: api, scheduler; restarting: agent", and "starting: proxy" meanwhile."""
-        serving = [r.name for r in self.running if r.down_since is None]
-        down = [r.name for r in self.running if r.down_since is not None]
+        serving = [r.name for r in self.running if r.up]
+        down = [r.name for r in self.running if not r.up]
         parts = [f"starting: {self.starting}"] if self.starting else []
         parts += [f"serving: {', '.join(serving)}"] if serving else []
         return "; ".join(parts + ([f"restarting: {', '.join(down)}"] if down else [])) or "starting"
@@ -415,8 +434,8 @@ class _Node:
     def unhealthy(self, after: float) -> str | None:
         """Why the watchdog should let systemd restart the node: components down for ``after`` seconds."""
         now = trio.current_time()
-        down = [f"{r.name} (for {now - r.down_since:.0f}s)" for r in self.running
-                if r.down_since is not None and now - r.down_since >= after]
+        down = [f"{r.name} (for {r.crash_looping_for(now):.0f}s)" for r in self.running
+                if r.crash_looping_for(now) >= after]
         return f"crash-looping: {', '.join(down)}" if down else None
 
     async def reload(self) -> None:

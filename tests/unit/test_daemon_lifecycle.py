@@ -165,3 +165,30 @@ def test_reloadable_keys_exist():
     for key in RELOADABLE:
         section, name = key.split(".")
         assert hasattr(getattr(config, section), name), key
+
+
+class Pings(Notifier):
+    def __init__(self) -> None:
+        super().__init__("/unused", watchdog_usec=2_000_000)  # a ping a second
+        self.pings: list[float] = []
+
+    def notify(self, *fields: str) -> None:
+        if "WATCHDOG=1" in fields:
+            self.pings.append(trio.current_time())
+
+
+@pytest.mark.parametrize("runs_for, unhealthy", [(2, True), (40, False)])
+async def test_crash_looping_counts_from_the_first_of_crashes_close_together(
+        tmp_path, monkeypatch, autojump_clock, runs_for, unhealthy):
+    """Starting fine and crashing 2 s later, again and again, is crash-looping; crashing every 40 s is not."""
+    events: list[str] = []
+    monkeypatch.setattr(daemon, "ROLES", {"master": (("agent", component("agent", events, crash_after=runs_for)),)})
+    config = default_config(node={"role": "master", "data_dir": tmp_path / "data"})
+    notifier = Pings()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial_run(config, notifier, unhealthy_after=60))
+        await trio.sleep(200)
+        nursery.cancel_scope.cancel()
+    assert len(events) > 8  # it kept restarting
+    missed = 200 - len(notifier.pings)
+    assert (missed > 100) == unhealthy, notifier.pings
