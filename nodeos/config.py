@@ -8,6 +8,7 @@ a valid master node):
     role = "master"                    # "master", "worker" or "all"
     data_dir = "/var/lib/nodeos"
     disable = []                       # components not to run: "scheduler", "controller-manager", "agent"
+    stop_timeout_seconds = 30          # SIGTERM's drain bound; past it the daemon exits 1 (SIGHUP reloads it)
     [api]
     listen = "127.0.0.1:6443"          # secure port; loopback only unless tls = true
     tls = false                        # serve listen over TLS with authentication (tokens, client certs)
