@@ -110,6 +110,16 @@ async def test_concurrent_creates_cannot_both_take_the_last_unit(api: ApiClient)
     assert (await api.get(QUOTAS, "q", "default"))["status"]["used"] == {"pods": "3"}
 
 
+async def test_many_concurrent_creates_under_a_roomy_quota_all_pass(api: ApiClient) -> None:
+    """Charges take turns within the server: no create fails for losing compare-and-swaps."""
+    await api.create(QUOTAS, quota("q", pods="100", **{"requests.cpu": "10"}))
+    async with trio.open_nursery() as nursery:
+        for i in range(40):
+            nursery.start_soon(api.create, PODS, pod(f"p{i}", requests={"cpu": "100m"}))
+    status = (await api.get(QUOTAS, "q", "default"))["status"]
+    assert status["used"] == {"pods": "40", "requests.cpu": "4"}
+
+
 async def test_a_refused_create_leaves_no_charge_on_other_quotas(api: ApiClient) -> None:
     await api.create(QUOTAS, quota("a-roomy", pods="10"))
     await api.create(QUOTAS, quota("b-tight", pods="0"))

@@ -8,6 +8,11 @@ the loser re-reads, sees the unit gone, and is refused. A create charged
 but then not stored (it lost to a name clash, say) stays charged until the
 resourcequota controller recalculates — as in Kubernetes.
 
+Within one API server the charges of a namespace also take turns (a lock
+per namespace): compare-and-swap alone is correct, but ten creators racing
+for one quota would mostly lose their swaps and retry; taking turns keeps
+every swap a first try, and leaves the swap to settle races between masters.
+
 A quota whose ``status.used`` lacks a resource (just created, or its hard
 limits just grew) gets that usage summed from the watch cache on the spot,
 instead of Kubernetes' "status unknown" refusal until its controller runs.
@@ -16,8 +21,12 @@ instead of Kubernetes' "status unknown" refusal until its controller runs.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
+
+import trio
 
 from nodeos.api import meta
 from nodeos.api.admission.usage import Usage, format_quantity, format_usage, total, usage_of
@@ -82,6 +91,22 @@ class QuotaCharger:
     def __init__(self, store: Store, cache: WatchCache) -> None:
         self.store = store
         self.cache = cache
+        self._turns: dict[str, tuple[trio.Lock, int]] = {}  # namespace -> (lock, tasks holding or waiting)
+
+    @asynccontextmanager
+    async def _turn(self, namespace: str) -> AsyncIterator[None]:
+        """Hold the namespace's charging lock; forget the lock once nobody wants it."""
+        lock, users = self._turns.get(namespace, (trio.Lock(), 0))
+        self._turns[namespace] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[namespace]
+            if users == 1:
+                del self._turns[namespace]
+            else:
+                self._turns[namespace] = (lock, users - 1)
 
     async def charge(self, res: Resource, namespace: str, obj: dict[str, Any], *, dry_run: bool) -> None:
         """Charge ``obj`` to every quota of ``namespace`` or raise 403; on a
@@ -90,16 +115,20 @@ class QuotaCharger:
         requested = usage_of(res, obj)
         if not requested:
             return
-        charged: list[tuple[str, Usage]] = []
-        try:
-            for cached in self.cache.list(QUOTAS.store_prefix(namespace)):
-                delta = await self._charge_one(cached.key, res, namespace, obj, requested, dry_run)
-                if delta:
-                    charged.append((cached.key, delta))
-        except BaseException:
-            for key, delta in charged:
-                await self._apply(key, namespace, {n: -v for n, v in delta.items()})
-            raise
+        if not self.cache.list(QUOTAS.store_prefix(namespace)):
+            return
+        async with self._turn(namespace):
+            charged: list[tuple[str, Usage]] = []
+            try:
+                for cached in self.cache.list(QUOTAS.store_prefix(namespace)):
+                    delta = await self._charge_one(cached.key, res, namespace, obj, requested, dry_run)
+                    if delta:
+                        charged.append((cached.key, delta))
+            except BaseException:
+                with trio.CancelScope(shield=True):  # a cancelled request must still refund
+                    for key, delta in charged:
+                        await self._apply(key, namespace, {n: -v for n, v in delta.items()})
+                raise
 
     async def _charge_one(self, key: str, res: Resource, namespace: str, obj: dict[str, Any],
                           requested: Usage, dry_run: bool) -> Usage | None:
