@@ -117,6 +117,13 @@ def test_the_official_python_client_with_the_kubeconfig(master, tmp_path):
     assert "default" in names
 
 
+def test_the_nodeos_cli_with_the_kubeconfig(master, tmp_path):
+    config = kubeconfig(master, tmp_path / "admin")
+    result = nodeos("get", "namespaces", "--kubeconfig", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "default" in result.stdout
+
+
 def test_a_worker_has_no_ca_to_issue_from(tmp_path):
     path = tmp_path / "worker.toml"
     path.write_text('[node]\nrole = "worker"\n[api]\nserver = "https://10.0.0.1:6443"\n')

@@ -21,6 +21,7 @@ from nodeos.api.server import serve_api, token_path
 from nodeos.api.tls import client_certificate, pki_dir
 from nodeos.client import ApiClient, Connection
 from nodeos.config import default_config
+from nodeos.errors import ConfigError
 from nodeos.pki import ensure_ca, issue_certificate
 from tests.daemon import free_port
 
@@ -134,3 +135,21 @@ async def test_the_ca_is_reused_and_the_serving_certificate_kept_on_restart(tmp_
         pass
     assert (pki_dir(config) / "ca.crt").read_bytes() == ca
     assert (pki_dir(config) / "apiserver.crt").read_bytes() == serving
+
+
+async def test_an_anonymous_exec_websocket_is_refused_with_401(tmp_path):
+    port = free_port()
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "v4.channel.k8s.io"}
+    async with _serving(_config(tmp_path, port)):
+        async with httpx.AsyncClient(verify=_ctx(tmp_path)) as client:
+            response = await client.get(f"https://127.0.0.1:{port}/api/v1/namespaces/default/pods/p/exec"
+                                        "?command=sh&stdout=true", headers=upgrade)
+        assert response.status_code == 401
+        assert response.json()["reason"] == "Unauthorized"
+
+
+def test_the_config_needs_tls_for_a_listen_beyond_loopback(tmp_path):
+    with pytest.raises(ConfigError, match=r'\[api\] listen: "0.0.0.0:6443" must be a loopback address'):
+        default_config(api={"listen": "0.0.0.0:6443"})
+    assert default_config(api={"listen": "0.0.0.0:6443", "tls": True}).api.listen.host == "0.0.0.0"
