@@ -22,7 +22,7 @@ import tty
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, WebSocketConnection, open_websocket_url
@@ -45,16 +45,43 @@ def register(subparsers: Any) -> None:
                               description="Run a command in a container: nodeos exec POD [-c C] [-it] -- CMD...")
     p.add_argument("pod", metavar="POD", help="the pod (NAME or pod/NAME)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command and its arguments")
-    p.add_argument("-c", "--container", help="the container (needed when the pod has several)")
-    p.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the command")
-    p.add_argument("-t", "--tty", action="store_true", help="give the command a terminal")
+    _add_flags(p)
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
+def _add_flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("-c", "--container", default=default(None),
+                        help="the container (needed when the pod has several)")
+    parser.add_argument("-i", "--stdin", action="store_true", default=default(False), help="pass stdin to the command")
+    parser.add_argument("-t", "--tty", action="store_true", default=default(False), help="give the command a terminal")
+
+
+def split_command(args: argparse.Namespace) -> list[str]:
+    """The command, with the flags given between POD and ``--`` parsed into ``args``.
+
+    argparse's REMAINDER takes every word after POD, flags too; kubectl
+    allows flags there, so the words before ``--`` are parsed again here.
+    (argparse drops a ``--`` that comes right after POD.)
+    """
+    words = list(args.command)
+    if "--" in words:
+        cut = words.index("--")
+        flags = argparse.ArgumentParser(prog="nodeos exec", parents=[global_flags()], add_help=False)
+        _add_flags(flags, suppress=True)
+        flags.parse_args(words[:cut], namespace=args)
+        words = words[cut + 1:]
+    elif words[:1] and words[0].startswith("-"):
+        raise CliError(f"unknown flag {words[0]}: put the command after --: nodeos exec POD [flags] -- CMD")
+    if not words:
         raise CliError("you must specify at least one command for the container")
+    return words
+
+
+def run(args: argparse.Namespace) -> int:
+    command = split_command(args)
     use_tty = args.tty and args.stdin and sys.stdin.isatty()
     if args.tty and not use_tty:
         print("Unable to use a TTY - input is not a terminal or the right kind of file", file=sys.stderr)
@@ -94,7 +121,19 @@ async def _exec(args: argparse.Namespace, command: list[str], use_tty: bool) -> 
         except ConnectionRejected as refused:
             raise _refusal(refused) from None
         except (HandshakeError, OSError) as exc:
-            raise ApiUnavailable(api.server, str(exc), refused=isinstance(exc, ConnectionRefusedError)) from None
+            raise unreachable(api.server, exc) from None
+
+
+def unreachable(server: str, exc: BaseException) -> ApiUnavailable:
+    """The server could not be reached: say why (trio-websocket hides the OS error as the cause)."""
+    chain, todo = [], [exc]
+    while todo and len(chain) < 16:  # the causes, and the errors grouped in them (one per address tried)
+        chain.append(error := todo.pop(0))
+        todo += [e for e in (error.__cause__ or error.__context__,) if e is not None]
+        todo += list(error.exceptions) if isinstance(error, BaseExceptionGroup) else []
+    refused = any(isinstance(e, ConnectionRefusedError) or "refused" in str(e).lower() for e in chain)
+    reason = next((str(e) for e in chain if str(e)), type(chain[0]).__name__)
+    return ApiUnavailable(urlsplit(server).netloc, reason, refused=refused)
 
 
 def _refusal(refused: ConnectionRejected) -> ApiError:
