@@ -78,6 +78,13 @@ async def test_compute_quota_sums_requests_and_refuses_pods_without_them(api: Ap
     assert status["used"] == {"limits.memory": "512Mi", "requests.cpu": "800m"}
 
 
+async def test_a_compute_only_quota_still_requires_requests(api: ApiClient) -> None:
+    await api.create(QUOTAS, quota("cpu-only", **{"requests.cpu": "1"}))
+    message = await refused(api, PODS, pod("bare"))
+    assert message == 'pods "bare" is forbidden: failed quota: cpu-only: must specify requests.cpu'
+    await api.create(PODS, pod("stated", requests={"cpu": "100m"}))
+
+
 async def test_services_and_object_counts(api: ApiClient) -> None:
     await api.create(QUOTAS, quota("q", services="2", **{"count/resourcequotas": "2"}))  # kubernetes + 1
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},

@@ -115,8 +115,9 @@ class QuotaCharger:
         requested = usage_of(res, obj)
         if not requested:
             return
-        if not self.cache.list(QUOTAS.store_prefix(namespace)):
-            return
+        quotas = self.cache.list(QUOTAS.store_prefix(namespace))
+        if not any(_constrains(cached.obj, res, obj, requested) for cached in quotas):
+            return  # no quota here limits this object (an Event, say): no turn to wait for
         async with self._turn(namespace):
             charged: list[tuple[str, Usage]] = []
             try:
@@ -138,13 +139,13 @@ class QuotaCharger:
                 return None
             quota = json.loads(cached.raw)
             hard = _parsed((quota.get("spec") or {}).get("hard"))
-            delta = {name: value for name, value in requested.items() if name in hard}
-            if not delta:
-                return None
             name = quota["metadata"]["name"]
             missing = missing_requests(res, obj, hard)
             if missing:
                 raise _forbidden(res, obj, f"failed quota: {name}: must specify {','.join(missing)}")
+            delta = {n: value for n, value in requested.items() if n in hard}
+            if not delta:
+                return None
             used = self._used(quota, namespace, hard)
             exceeded = sorted(n for n, v in delta.items() if used[n] + v > hard[n])
             if exceeded:
@@ -190,6 +191,11 @@ class QuotaCharger:
             new_used = {n: max(Decimal(0), used[n] + delta.get(n, Decimal(0))) for n in used}
             if await self._swap(key, cached.revision, quota, hard, new_used):
                 return
+
+
+def _constrains(quota: dict[str, Any], res: Resource, obj: dict[str, Any], requested: Usage) -> bool:
+    hard = _parsed((quota.get("spec") or {}).get("hard"))
+    return any(name in hard for name in requested) or bool(missing_requests(res, obj, hard))
 
 
 def _parsed(values: Any) -> Usage:
