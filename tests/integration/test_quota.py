@@ -73,7 +73,7 @@ async def test_compute_quota_sums_requests_and_refuses_pods_without_them(api: Ap
     assert message == ('pods "c" is forbidden: exceeded quota: compute, requested: requests.cpu=400m, '
                        'used: requests.cpu=800m, limited: requests.cpu=1')
     message = await refused(api, PODS, pod("d", requests={"cpu": "100m"}))
-    assert message == 'pods "d" is forbidden: failed quota: compute: must specify limits.memory'
+    assert message == 'pods "d" is forbidden: failed quota: compute: must specify limits.memory for: app'
     status = (await api.get(QUOTAS, "compute", "default"))["status"]
     assert status["used"] == {"limits.memory": "512Mi", "requests.cpu": "800m"}
 
@@ -81,7 +81,7 @@ async def test_compute_quota_sums_requests_and_refuses_pods_without_them(api: Ap
 async def test_a_compute_only_quota_still_requires_requests(api: ApiClient) -> None:
     await api.create(QUOTAS, quota("cpu-only", **{"requests.cpu": "1"}))
     message = await refused(api, PODS, pod("bare"))
-    assert message == 'pods "bare" is forbidden: failed quota: cpu-only: must specify requests.cpu'
+    assert message == 'pods "bare" is forbidden: failed quota: cpu-only: must specify requests.cpu for: app'
     await api.create(PODS, pod("stated", requests={"cpu": "100m"}))
 
 

@@ -67,22 +67,21 @@ def new_quota_status(cache: WatchCache, namespace: str, quota: dict[str, Any]) -
 
 
 def missing_requests(res: Resource, obj: dict[str, Any], hard: Usage) -> list[str]:
-    """Compute resources a quota limits but some container does not state;
-    Kubernetes refuses such pods since their cost is unknown."""
+    """Compute resources a quota limits but some container does not state, as
+    Kubernetes words them (``limits.memory for: app,sidecar``); it refuses
+    such pods since their cost is unknown."""
     if res.kind != "Pod":
         return []
-    missing = set()
+    missing: dict[str, set[str]] = {}
     spec = obj.get("spec") or {}
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         resources = (container.get("resources") or {}) if isinstance(container, dict) else {}
         for name in hard:
-            field, _, resource = name.partition(".")
-            if field in ("requests", "limits") and resource in ("cpu", "memory"):
-                if resource not in (resources.get(field) or {}):
-                    missing.add(name)
-            elif name in ("cpu", "memory") and name not in (resources.get("requests") or {}):
-                missing.add(f"requests.{name}")
-    return sorted(missing)
+            field, _, resource = name.partition(".") if "." in name else ("requests", "", name)
+            stated = resources.get(field) or {}
+            if field in ("requests", "limits") and resource in ("cpu", "memory") and resource not in stated:
+                missing.setdefault(name, set()).add(str(container.get("name")))
+    return [f"{name} for: {','.join(sorted(containers))}" for name, containers in sorted(missing.items())]
 
 
 class QuotaCharger:
@@ -142,7 +141,7 @@ class QuotaCharger:
             name = quota["metadata"]["name"]
             missing = missing_requests(res, obj, hard)
             if missing:
-                raise _forbidden(res, obj, f"failed quota: {name}: must specify {','.join(missing)}")
+                raise _forbidden(res, obj, f"failed quota: {name}: must specify {'; '.join(missing)}")
             delta = {n: value for n, value in requested.items() if n in hard}
             if not delta:
                 return None
