@@ -62,9 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     help="where the node keeps its config, kubeconfig and store (default: %(default)s)")
     up.add_argument("--name", help="node name (default: the host name)")
     up.add_argument("--listen", default="127.0.0.1:6443", metavar="HOST:PORT",
-                    help="the API's secure port, loopback until TLS exists (default: %(default)s)")
+                    help="the API's secure port, loopback unless --tls (default: %(default)s)")
     up.add_argument("--insecure-listen", default="127.0.0.1:8080", metavar="HOST:PORT",
-                    help="the API's plain-HTTP port, which kubectl uses for now (default: %(default)s)")
+                    help="the API's plain-HTTP port, which kubectl uses without --tls (default: %(default)s)")
+    up.add_argument("--tls", action="store_true",
+                    help="serve the secure port over TLS with authentication ([api] tls); the kubeconfig then "
+                         "holds the cluster CA and an admin client certificate")
     up.add_argument("--runtime", choices=RUNTIMES, default="podman",
                     help="run pods on Podman, or on a simulator that runs nothing (default: %(default)s)")
     up.add_argument("--podman-socket", metavar="PATH", default="/run/nodeos/podman.sock",
@@ -88,7 +91,7 @@ def run_up(args: argparse.Namespace) -> int:
     """``nodeos up``: write a one-node config and a kubeconfig, say how to use them, run the node."""
     data_dir = args.data_dir.expanduser().absolute()
     node = {"role": "all", "data_dir": str(data_dir)} | ({"name": args.name} if args.name else {})
-    api = {"listen": args.listen, "insecure_listen": args.insecure_listen}
+    api = {"listen": args.listen, "insecure_listen": args.insecure_listen, "tls": args.tls}
     podman = {"socket": args.podman_socket, "containers_conf": _absolute(args.containers_conf)}
     try:
         config = build({"node": node, "api": api, "agent": {"runtime": args.runtime}, "podman": podman},
@@ -131,7 +134,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def kubeconfig(config: Config) -> str:
-    """A kubeconfig for kubectl on this machine: the plain-HTTP port, until TLS exists."""
+    """A kubeconfig for kubectl on this machine: the secure port as admin with ``[api] tls``, else plain HTTP."""
+    if config.api.tls:
+        from nodeos.cli.kubeconfig import ADMIN, ADMIN_GROUPS, kubeconfig_for
+
+        return kubeconfig_for(config, ADMIN, ADMIN_GROUPS)
     address = config.api.insecure_listen or config.api.listen
     server = f"http://{_local(address)}"
     return yaml.safe_dump({

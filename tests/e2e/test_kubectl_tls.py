@@ -20,7 +20,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from nodeos.pki import ensure_ca, issue_certificate
-from tests.daemon import Daemon
+from tests.daemon import Daemon, free_port
 from tests.kubectl import run_kubectl
 
 pytestmark = pytest.mark.e2e
@@ -150,3 +150,26 @@ def test_the_ca_and_credentials_survive_a_restart(master, tmp_path):
     master.stop()
     master.start()
     assert "default" in run_kubectl(config, tmp_path / "cache", "get", "namespaces", context=master.log()).stdout
+
+
+def test_up_with_tls_writes_a_kubeconfig_for_the_secure_port(tmp_path):
+    port, insecure = free_port(), free_port()
+    data_dir, log = tmp_path / "node", tmp_path / "up.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "nodeos", "up", "--tls", "--data-dir", str(data_dir),
+                                 "--name", "solo", "--runtime", "simulated", "--listen", f"127.0.0.1:{port}",
+                                 "--insecure-listen", f"127.0.0.1:{insecure}"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        config = data_dir / "kubeconfig"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if config.exists() and run_kubectl(config, tmp_path / "cache", "get", "--raw", "/readyz",
+                                               check=False).returncode == 0:
+                break
+            time.sleep(0.2)
+        server = yaml.safe_load(config.read_text())["clusters"][0]["cluster"]["server"]
+        assert server == f"https://127.0.0.1:{port}"
+        assert "solo" in run_kubectl(config, tmp_path / "cache", "get", "nodes", context=log.read_text()).stdout
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0, log.read_text()
