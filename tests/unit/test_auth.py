@@ -114,3 +114,24 @@ async def test_a_token_authenticates_and_a_wrong_one_is_401_even_on_health(authe
 async def test_the_client_certificate_wins_over_a_token(authenticator, tmp_path):
     user = await authenticator.authenticate(_scope(token="wrong", der=_cert_der(tmp_path)))
     assert user.name == "carol"
+
+
+async def test_the_app_puts_the_user_on_the_scope_for_authorization(authenticator, tmp_path):
+    from nodeos.api.auth import INSECURE_USER
+    from nodeos.api.http import ApiApp
+
+    app = ApiApp(None, None, authenticator)  # /healthz needs no registry
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    secure = {**_scope("/healthz", der=_cert_der(tmp_path)), "method": "GET", "query_string": b""}
+    await app(secure, receive, send)
+    assert secure["nodeos.user"].name == "carol" and sent[0]["status"] == 200
+    plain = {"type": "http", "path": "/healthz", "headers": [], "method": "GET", "query_string": b"", "state": {}}
+    await app(plain, receive, send)
+    assert plain["nodeos.user"] == INSECURE_USER
