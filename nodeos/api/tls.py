@@ -26,11 +26,12 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from nodeos.client import Connection
 from nodeos.config import Config
 from nodeos.pki import CertificateAuthority, KeyPair, PkiError, ensure_ca, ensure_certificate, load_ca
 
-__all__ = ["MASTERS_GROUP", "ServingFiles", "check_files", "client_certificate", "ensure_serving", "local_client",
-           "pki_dir", "serving_names"]
+__all__ = ["MASTERS_GROUP", "ServingFiles", "check_files", "client_certificate", "ensure_serving", "local_connection",
+           "local_url", "pki_dir", "serving_names"]
 
 MASTERS_GROUP = "system:masters"  # Kubernetes' group of administrators, which authorization will honour
 SERVING_NAME = "apiserver"
@@ -116,12 +117,24 @@ def client_certificate(config: Config, name: str, user: str, groups: tuple[str, 
     return _ensure_client(ca, pki_dir(config), name, user, groups)
 
 
-def local_client(config: Config) -> tuple[str, KeyPair]:
-    """The CA path and this node's own credential for its components (scheduler, controllers, agent)."""
+def local_url(config: Config) -> str:
+    """This master's secure port as its own components reach it: a wildcard listen over loopback."""
+    address = config.api.listen
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address.host, address.host)
+    return f"https://[{host}]:{address.port}" if ":" in host else f"https://{host}:{address.port}"
+
+
+def local_connection(config: Config) -> Connection:
+    """How this node's own components (scheduler, controllers, agent) reach its secure port.
+
+    They log in with a client certificate of the node, CN ``system:nodeos:<node>``
+    in ``system:masters``, kept in the pki directory and reissued when it nears expiry.
+    """
     ca = ensure_ca(pki_dir(config))
     pair = _ensure_client(ca, pki_dir(config), "node-components", f"system:nodeos:{config.node.name}",
                           (MASTERS_GROUP,))
-    return str(ca.cert_path), pair
+    return Connection(server=local_url(config), verify=str(ca.cert_path),
+                      cert=(str(pair.cert_path), str(pair.key_path)))
 
 
 def _ensure_client(ca: CertificateAuthority, directory: Path, name: str, user: str,

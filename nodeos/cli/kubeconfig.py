@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from nodeos.config import Address, Config, load
+from nodeos.config import Config, load
 from nodeos.errors import ConfigError
 
 __all__ = ["kubeconfig_for", "register", "run"]
@@ -66,7 +66,7 @@ def kubeconfig_for(config: Config, user: str, groups: tuple[str, ...] = (), *, t
     # Imported here: the server's modules are not needed by the other verbs.
     from nodeos.api.auth.tokens import add_token
     from nodeos.api.server import token_path
-    from nodeos.api.tls import pki_dir
+    from nodeos.api.tls import local_url, pki_dir
     from nodeos.pki import ensure_ca, issue_certificate
 
     _check_master(config)
@@ -81,7 +81,7 @@ def kubeconfig_for(config: Config, user: str, groups: tuple[str, ...] = (), *, t
             pair = issue_certificate(ca, Path(tmp), "user", common_name=user, organizations=groups, usage="client")
             credential = {"client-certificate-data": _b64(pair.cert_path.read_bytes()),
                           "client-key-data": _b64(pair.key_path.read_bytes())}
-    cluster = {"server": server or f"https://{_reachable(config.api.listen)}",
+    cluster = {"server": server or local_url(config),
                "certificate-authority-data": _b64(ca.cert_path.read_bytes())}
     return yaml.safe_dump({
         "apiVersion": "v1",
@@ -101,11 +101,6 @@ def _check_master(config: Config) -> None:
     if not config.api.tls:
         raise ConfigError(f"{where}: [api] tls: is false, so the secure port serves plain HTTP without "
                           "authentication; set tls = true and restart the daemon")
-
-
-def _reachable(address: Address) -> str:
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address.host, address.host)
-    return f"[{host}]:{address.port}" if ":" in host else f"{host}:{address.port}"
 
 
 def _b64(data: bytes) -> str:
