@@ -226,3 +226,99 @@ async def test_the_controller_gives_back_deleted_and_finished_pods(api: ApiClien
         await eventually(lambda: api.get(QUOTAS, "q", "default"),
                          lambda q: q["status"]["hard"] == {"pods": "5"} and q["status"]["used"] == {"pods": "2"})
         nursery.cancel_scope.cancel()
+
+
+# -- two masters on one store: the per-server turns do not span them, the compare-and-swap does --------
+
+class Gated:
+    """A store whose watch can be held back: a master whose cache lags the store."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.open = trio.Event()
+        self.open.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def watch(self, from_revision: int) -> Any:
+        async for event in self.store.watch(from_revision):
+            await self.open.wait()
+            yield event
+
+
+@pytest.fixture
+async def masters(tmp_path):
+    """Two registries ("masters") on one store, each with its own watch cache; the second's can lag."""
+    import ipaddress
+
+    from nodeos.api.allocators import ServiceAllocator
+    from nodeos.api.lifecycle import ensure_builtins
+    from nodeos.api.registry import Registry
+    from nodeos.api.store.sqlite import SQLiteStore
+    from nodeos.api.watchcache import WatchCache
+
+    store = SQLiteStore(tmp_path / "s.db", synchronous="OFF")
+    await store.start()
+    async with trio.open_nursery() as nursery:
+        registries = []
+        for cache_store in (store, Gated(store)):
+            cache = WatchCache(cache_store)
+            await nursery.start(cache.run)
+            registry = Registry(store, cache, ServiceAllocator(store, cache, ipaddress.ip_network("10.96.0.0/24")))
+            registry.shared = True
+            registries.append(registry)
+        await ensure_builtins(registries[0], 6443)
+        await registries[1].sync()
+        yield registries
+        nursery.cancel_scope.cancel()
+    await store.close()
+
+
+async def test_two_masters_cannot_both_take_the_last_unit(masters) -> None:
+    a, b = masters
+    await a.create(QUOTAS, "default", quota("q", pods="4"))
+    await b.sync()
+    outcomes: list[str] = []
+
+    async def create(master: Any, name: str) -> None:
+        try:
+            await master.create(PODS, "default", pod(name))
+            outcomes.append("created")
+        except ApiError as exc:
+            outcomes.append(str(exc.code))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(16):
+            nursery.start_soon(create, (a, b)[i % 2], f"p{i}")
+    assert sorted(outcomes) == ["403"] * 12 + ["created"] * 4
+    await a.sync()
+    assert len(a.cache.list(PODS.store_prefix("default"))) == 4
+    assert a.get(QUOTAS, "default", "q").obj["status"]["used"] == {"pods": "4"}
+
+
+async def test_a_master_with_a_stale_quota_loses_the_swap_and_is_refused(masters) -> None:
+    """The second master still sees the last unit free; its write of status.used is conditioned on the
+    revision it read, fails, and once its cache catches up it refuses."""
+    a, b = masters
+    await a.create(QUOTAS, "default", quota("q", pods="1"))
+    await b.sync()
+    gate = b.cache._store
+    gate.open = trio.Event()  # b's cache stops following the store
+    await a.create(PODS, "default", pod("first"))
+    outcome: list[int] = []
+
+    async def create_on_b() -> None:
+        try:
+            await b.create(PODS, "default", pod("second"))
+            outcome.append(201)
+        except ApiError as exc:
+            outcome.append(exc.code)
+            assert "exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1" in exc.message
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(create_on_b)
+        await trio.sleep(0.2)
+        assert outcome == []  # b lost its swap and waits for its cache
+        gate.open.set()
+    assert outcome == [403]
