@@ -92,6 +92,7 @@ async def _evict_and_wait(api: ApiClient, pod: dict[str, Any]) -> None:
     body = {"apiVersion": f"{EVICTION_GROUP}/{EVICTION_VERSION}", "kind": "Eviction",
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
     path = resource_path(PODS, meta["namespace"], meta["name"], "eviction")
+    print(f"evicting pod {_key(pod)}", flush=True)
     while True:
         try:
             await api.request("POST", path, json=body)
@@ -104,7 +105,6 @@ async def _evict_and_wait(api: ApiClient, pod: dict[str, Any]) -> None:
             print(f"error when evicting pods/\"{meta['name']}\" -n \"{meta['namespace']}\" "
                   f"(will retry after {RETRY_SECONDS:g}s): {server_error(exc)}", file=sys.stderr)
             await trio.sleep(RETRY_SECONDS)
-    print(f'evicting pod {_key(pod)}', flush=True)
     await wait_deleted(api, (PODS, meta["namespace"], meta["name"]), meta.get("uid"))
     print(f'pod/{meta["name"]} evicted', flush=True)
 
