@@ -25,7 +25,11 @@ def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
 
 
 class Progress:
-    """Shows the latest status of a wait; ``done`` leaves the final message on its own line."""
+    """Shows the latest status of a wait; ``done`` leaves the final message on its own line.
+
+    Use it as a context manager: a wait that ends in an error then leaves
+    no half-written line for the error message to run into.
+    """
 
     def __init__(self, out: TextIO | None = None, *, tty: bool | None = None) -> None:
         self.out = out or sys.stdout
@@ -51,9 +55,22 @@ class Progress:
         if self.tty:
             self._rewrite(message)
             print(file=self.out, flush=True)
+            self._width = 0
         else:
             print(message, file=self.out, flush=True)
         self._last = message
+
+    def close(self) -> None:
+        """End a line still being rewritten (a wait that failed), so what is printed next starts clean."""
+        if self.tty and self._width:
+            print(file=self.out, flush=True)
+            self._width = 0
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _rewrite(self, line: str) -> None:
         pad = " " * max(self._width - len(line), 0)

@@ -101,8 +101,8 @@ def _counts(deployment: dict[str, Any]) -> tuple[int, int]:
 
 
 async def run_status(args: argparse.Namespace, api: ApiClient) -> int:
-    name, progress = deployment_name(args), Progress()
-    with trio.move_on_after(args.timeout or float("inf")) as scope:
+    name = deployment_name(args)
+    with Progress() as progress, trio.move_on_after(args.timeout or float("inf")) as scope:
         await _follow(api, name, api.conn.namespace, progress, watch=args.watch)
     if scope.cancelled_caught:
         raise CliError("timed out waiting for the condition")

@@ -82,3 +82,14 @@ def test_progress_on_a_terminal_rewrites_one_line():
     assert second.rstrip() in ("/ wait", "- wait", "| wait", "\\ wait")  # a spinner without a count
     assert len(second) == len(first)  # padded over the longer line before it
     assert last == "done  \n"
+
+
+def test_a_failed_wait_leaves_no_half_line_on_a_terminal():
+    out = io.StringIO()
+    with Progress(out, tty=True) as progress:
+        progress.update("waiting", 0, 2)
+    assert out.getvalue().endswith("waiting\n")
+    quiet = io.StringIO()
+    with Progress(quiet, tty=True) as progress:
+        progress.done("done")
+    assert quiet.getvalue() == "\rdone\n"  # nothing added after a final message
