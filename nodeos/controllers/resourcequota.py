@@ -4,8 +4,9 @@ Admission charges a quota as objects are created (nodeos.api.admission);
 nothing charges it back. This controller does: when a pod is deleted or
 reaches a terminal phase, a Service is deleted, or a quota's hard limits
 change, it recounts the namespace's usage and writes ``status.hard`` and
-``status.used``. Every quota is also recounted each resync period, which
-repairs a charge for a create that was then not stored.
+``status.used``. Every quota is also recounted at start (deletions while
+no controller ran) and each recount period, which repairs a charge for a
+create that was then not stored.
 
 The count reads the API (a consistent list), not this controller's caches,
 and the write is compare-and-swap on the quota's resourceVersion, so a
@@ -55,10 +56,11 @@ class ResourceQuotaController(Controller):
             task_status.started()
 
     async def _recount_periodically(self) -> None:
+        """Recount every quota now (usage may have gone while no controller ran) and every period."""
         while True:
-            await trio.sleep(self.recount_period)
             for quota in self.quotas.list():
                 self.enqueue(quota)
+            await trio.sleep(self.recount_period)
 
     def _quota_changed(self, quota: dict[str, Any]) -> None:
         """New quotas and changed hard limits; not the status writes of every charge,
@@ -73,9 +75,11 @@ class ResourceQuotaController(Controller):
 
     def _released(self, obj: dict[str, Any]) -> None:
         namespace = obj["metadata"].get("namespace")
-        for quota in self.quotas.list():
-            if quota["metadata"].get("namespace") == namespace:
-                self.enqueue(quota)
+        quotas = [q for q in self.quotas.list() if q["metadata"].get("namespace") == namespace]
+        log.debug("resourcequota: %s/%s released; recounting %d quotas", namespace, obj["metadata"].get("name"),
+                  len(quotas))
+        for quota in quotas:
+            self.enqueue(quota)
 
     async def reconcile(self, key: str) -> None:
         quota = self.quotas.get(key)

@@ -322,3 +322,23 @@ async def test_a_master_with_a_stale_quota_loses_the_swap_and_is_refused(masters
         assert outcome == []  # b lost its swap and waits for its cache
         gate.open.set()
     assert outcome == [403]
+
+
+# -- the daemon: its controller manager runs the resourcequota controller ----------------------------
+
+async def test_the_daemons_controller_manager_recounts_after_a_delete(tmp_path) -> None:
+    from nodeos.client import Connection
+    from tests.daemon import Daemon
+
+    daemon = Daemon(tmp_path / "node", disable=("scheduler",))  # the API and the controller manager
+    await trio.to_thread.run_sync(daemon.start)
+    try:
+        async with ApiClient(Connection(server=f"http://127.0.0.1:{daemon.insecure_port}")) as api:
+            await api.create(QUOTAS, quota("q", pods="1"))
+            await api.create(PODS, pod("a"))
+            assert "exceeded quota: q" in await refused(api, PODS, pod("b"))
+            await api.delete(PODS, "a", "default", grace_period_seconds=0)
+            await eventually(lambda: api.get(QUOTAS, "q", "default"), lambda q: q["status"]["used"] == {"pods": "0"})
+            await api.create(PODS, pod("b"))
+    finally:
+        await trio.to_thread.run_sync(daemon.stop)
