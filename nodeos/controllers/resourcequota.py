@@ -21,9 +21,8 @@ from typing import Any
 
 import trio
 
-from nodeos.api.admission.usage import TERMINAL_PHASES, Usage, format_usage, total, usage_of
+from nodeos.api.admission.usage import TERMINAL_PHASES, Usage, format_usage, parse_usage, total, usage_of
 from nodeos.api.kinds import RESOURCES, Resource, by_plural
-from nodeos.api.model.quantity import parse_quantity
 from nodeos.client import ApiClient, split_key
 from nodeos.config import Config
 from nodeos.controllers.base import Controller
@@ -66,7 +65,7 @@ class ResourceQuotaController(Controller):
         """New quotas and changed hard limits; not the status writes of every charge,
         which recounting would only race with (a charged pod may not be stored yet)."""
         status_hard = (quota.get("status") or {}).get("hard")
-        if status_hard != format_usage(_parsed((quota.get("spec") or {}).get("hard"))):
+        if status_hard != format_usage(parse_usage((quota.get("spec") or {}).get("hard"))):
             self.enqueue(quota)
 
     def _pod_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -86,7 +85,7 @@ class ResourceQuotaController(Controller):
         if quota is None:
             return
         namespace, _ = split_key(key)
-        hard = _parsed((quota.get("spec") or {}).get("hard"))
+        hard = parse_usage((quota.get("spec") or {}).get("hard"))
         used = await self.count(namespace or "", set(hard))
         status = {"hard": format_usage(hard), "used": format_usage(used)}
         if status != quota.get("status"):
@@ -128,16 +127,6 @@ def _kinds_for(names: set[str]) -> list[Resource]:
 
 def _terminal(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
-
-
-def _parsed(values: Any) -> Usage:
-    parsed: Usage = {}
-    for name, value in (values if isinstance(values, dict) else {}).items():
-        try:
-            parsed[name] = parse_quantity(value)
-        except ValueError:
-            continue
-    return parsed
 
 
 def build(api: ApiClient, recorder: EventRecorder, config: Config) -> ResourceQuotaController:

@@ -29,9 +29,8 @@ from typing import Any
 import trio
 
 from nodeos.api import meta
-from nodeos.api.admission.usage import Usage, format_quantity, format_usage, total, usage_of
+from nodeos.api.admission.usage import Usage, format_quantity, format_usage, parse_usage, total, usage_of
 from nodeos.api.kinds import RESOURCES, Resource, by_plural
-from nodeos.api.model.quantity import parse_quantity
 from nodeos.api.store import Store
 from nodeos.api.watchcache import WatchCache
 from nodeos.errors import ApiError, KeyNotFound, RevisionMismatch
@@ -58,7 +57,7 @@ def new_quota_status(cache: WatchCache, namespace: str, quota: dict[str, Any]) -
     the quota itself included (for ``count/resourcequotas``)."""
     assert QUOTAS is not None
     spec = quota.get("spec")
-    hard = _parsed(spec.get("hard") if isinstance(spec, dict) else None)  # not validated yet
+    hard = parse_usage(spec.get("hard") if isinstance(spec, dict) else None)  # not validated yet
     used = namespace_usage(cache, namespace, set(hard))
     for name, value in usage_of(QUOTAS, quota).items():
         if name in used:
@@ -137,7 +136,7 @@ class QuotaCharger:
             if cached is None:
                 return None
             quota = json.loads(cached.raw)
-            hard = _parsed((quota.get("spec") or {}).get("hard"))
+            hard = parse_usage((quota.get("spec") or {}).get("hard"))
             name = quota["metadata"]["name"]
             missing = missing_requests(res, obj, hard)
             if missing:
@@ -159,7 +158,7 @@ class QuotaCharger:
                                 "too many concurrent updates to the quota; please try again")
 
     def _used(self, quota: dict[str, Any], namespace: str, hard: Usage) -> Usage:
-        used = _parsed((quota.get("status") or {}).get("used"))
+        used = parse_usage((quota.get("status") or {}).get("used"))
         unknown = set(hard) - set(used)
         if unknown:
             used.update(namespace_usage(self.cache, namespace, unknown))
@@ -185,7 +184,7 @@ class QuotaCharger:
             if cached is None:
                 return
             quota = json.loads(cached.raw)
-            hard = _parsed((quota.get("spec") or {}).get("hard"))
+            hard = parse_usage((quota.get("spec") or {}).get("hard"))
             used = self._used(quota, namespace, hard)
             new_used = {n: max(Decimal(0), used[n] + delta.get(n, Decimal(0))) for n in used}
             if await self._swap(key, cached.revision, quota, hard, new_used):
@@ -193,18 +192,8 @@ class QuotaCharger:
 
 
 def _constrains(quota: dict[str, Any], res: Resource, obj: dict[str, Any], requested: Usage) -> bool:
-    hard = _parsed((quota.get("spec") or {}).get("hard"))
+    hard = parse_usage((quota.get("spec") or {}).get("hard"))
     return any(name in hard for name in requested) or bool(missing_requests(res, obj, hard))
-
-
-def _parsed(values: Any) -> Usage:
-    parsed: Usage = {}
-    for name, value in (values if isinstance(values, dict) else {}).items():
-        try:
-            parsed[name] = parse_quantity(value)
-        except ValueError:
-            continue
-    return parsed
 
 
 def _pretty(usage: Usage, names: list[str]) -> str:

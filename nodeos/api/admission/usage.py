@@ -92,6 +92,18 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def parse_usage(values: Any) -> Usage:
+    """A quota's ``hard`` or ``used`` map parsed; entries that are not quantities are left out
+    (``hard`` is read before validation, ``used`` may be what an older master wrote)."""
+    parsed: Usage = {}
+    for name, value in (values if isinstance(values, dict) else {}).items():
+        try:
+            parsed[name] = parse_quantity(value)
+        except ValueError:
+            continue
+    return parsed
+
+
 def format_quantity(resource: str, value: Decimal) -> str:
     """A canonical quantity as Kubernetes prints one: bytes in the largest
     whole binary unit, whole numbers plain, fractions in milli (or nano)."""
