@@ -9,6 +9,8 @@ source scripts/bootstrap.sh
 ensure_python
 ensure_command etcd etcd-server # a real etcd for the etcd store's tests and the benchmarks
 ensure_network_tools             # nft and ip for the proxy, the overlay and the sandbox
+ensure_command debootstrap debootstrap # a clean Debian tree the package tests install the deb into
+ensure_command rpmbuild rpm      # the rpm package and its checks
 ensure_podman                    # real Podman for the node agent's tests
 ensure_venv
 
