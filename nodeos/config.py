@@ -12,6 +12,7 @@ a valid master node):
     [api]
     listen = "127.0.0.1:6443"          # secure port; loopback only unless tls = true
     tls = false                        # serve listen over TLS with authentication (tokens, client certs)
+    policy_file = "/etc/nodeos/policy.toml"  # who may do what on the TLS port; default <data_dir>/policy.toml
     insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
     server = "http://10.0.0.1:8080"    # a worker's master; it (or servers) is required for role "worker"
     servers = ["http://10.0.0.1:8080", "http://10.0.0.2:8080"]  # or several: a worker fails over between them
@@ -129,6 +130,8 @@ class ApiConfig:
     servers: tuple[str, ...] = ()
     # TLS from the cluster CA and authentication on ``listen`` (nodeos.api.tls, nodeos.api.auth).
     tls: bool = False
+    # The authorization policy's bindings (nodeos.api.authz); None: ``<data_dir>/policy.toml``.
+    policy_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.servers and self.server:
@@ -259,6 +262,7 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("server", values.server_url, None),
         _Key("servers", values.server_urls, lambda: [], list),
         _Key("tls", bool, False, bool),
+        _Key("policy_file", values.optional_path, ""),
     )),
     "store": (StoreConfig, (
         _Key("backend", values.backend, "sqlite"),
