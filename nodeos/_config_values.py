@@ -28,12 +28,15 @@ __all__ = [
     "address",
     "backend",
     "capacity",
+    "count",
     "data_dir",
     "disable",
     "etcd_endpoints",
     "etcd_prefix",
     "host_ip",
     "ipv4_network",
+    "log_file",
+    "megabytes",
     "node_cidr_size",
     "node_name",
     "optional_path",
@@ -334,3 +337,25 @@ def absolute_path(value: str) -> Path:
 
 def optional_path(value: str) -> Path | None:
     return absolute_path(value) if value else None
+
+
+def log_file(value: str) -> Path | None:
+    """A file the node writes: absolute, or relative to data_dir; "" turns it off (None)."""
+    if not value:
+        return None
+    path = Path(value)
+    if ".." in path.parts:
+        raise ValueError(f"{quote(value)} must not leave its directory: give an absolute path instead")
+    return path
+
+
+def megabytes(value: int) -> int:
+    if value <= 0:
+        raise ValueError(f"{value} must be a positive number of megabytes")
+    return value
+
+
+def count(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"{value} must not be negative")
+    return value

@@ -13,6 +13,9 @@ a valid master node):
     listen = "127.0.0.1:6443"          # secure port; loopback only unless tls = true
     tls = false                        # serve listen over TLS with authentication (tokens, client certs)
     policy_file = "/etc/nodeos/policy.toml"  # who may do what on the TLS port; default <data_dir>/policy.toml
+    audit_log = "audit.log"            # one JSON line per mutating request; relative: under data_dir; "" = off
+    audit_log_max_mb = 100             # the audit log rotates past this size (audit.log.1, .2, ...)
+    audit_log_keep = 3                 # rotated audit logs kept
     insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
     server = "http://10.0.0.1:8080"    # a worker's master; it (or servers) is required for role "worker"
     servers = ["http://10.0.0.1:8080", "http://10.0.0.2:8080"]  # or several: a worker fails over between them
@@ -132,6 +135,10 @@ class ApiConfig:
     tls: bool = False
     # The authorization policy's bindings (nodeos.api.authz); None: ``<data_dir>/policy.toml``.
     policy_file: Path | None = None
+    # The audit log (nodeos.api.audit): a relative path is under data_dir; None: no audit log.
+    audit_log: Path | None = Path("audit.log")
+    audit_log_max_mb: int = 100
+    audit_log_keep: int = 3
 
     def __post_init__(self) -> None:
         if not self.servers and self.server:
@@ -263,6 +270,9 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("servers", values.server_urls, lambda: [], list),
         _Key("tls", bool, False, bool),
         _Key("policy_file", values.optional_path, ""),
+        _Key("audit_log", values.log_file, "audit.log"),
+        _Key("audit_log_max_mb", values.megabytes, 100, int),
+        _Key("audit_log_keep", values.count, 3, int),
     )),
     "store": (StoreConfig, (
         _Key("backend", values.backend, "sqlite"),
@@ -510,10 +520,14 @@ def dump(config: Config) -> str:
     for name in _SECTIONS:
         section = getattr(config, name)
         lines.append(f"[{name}]")
+        # None is an absent key, except where absent means something else: then it is "" (audit_log).
+        off = {key.name for key in _SECTIONS[name][1] if key.default not in (None, "")}
         for key in fields(section):
             value = getattr(section, key.name)
             if value is not None:
                 lines.append(f"{key.name} = {_toml_value(value)}")
+            elif key.name in off:
+                lines.append(f'{key.name} = ""')
         lines.append("")
     return "\n".join(lines)
 
