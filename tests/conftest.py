@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.daemon import Daemon
@@ -69,3 +71,23 @@ def podman_ns():
     name = f"t-{uuid.uuid4().hex[:8]}"
     yield name
     remove_labelled(f"{labels.POD_NAMESPACE}={name}")
+
+
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory) -> Path:
+    """The deb of this tree, built once per session (about 20 s) by packaging/build.sh."""
+    import shutil
+
+    from tests.packaging import build
+
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    return build("deb", tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def rootfs_cache() -> Path:
+    """A clean Debian 12 tree to copy and install packages into (tests.packaging)."""
+    from tests.packaging import rootfs_cache as cached
+
+    return cached()

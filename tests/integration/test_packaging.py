@@ -1,50 +1,23 @@
 """The deb and rpm that ``packaging/build.sh`` builds: their contents, and the deb installed on a clean Debian.
 
-Each package is built once per module into a temporary dist/ (about 20 s each).
-The install tests need root, ``debootstrap`` and a Debian mirror: they install
-the deb with ``apt-get`` into a fresh copy of a minimal Debian 12 tree
-(``debootstrap --variant=minbase`` plus systemd, as on a real host), so apt
-pulls podman, nftables, iproute2 and python3.11 from the mirror, then run
-``nodeos`` there through ``chroot``. The tree is cached in
-``/var/tmp/nodeos-test-rootfs-<date>`` (a fresh machine pays the debootstrap,
-about 25 s against a near mirror; older days' trees are removed).
+Each package is built once per session into a temporary dist/ (about 20 s each;
+the ``deb`` fixture is in tests/conftest.py). The install tests need root,
+``debootstrap`` and a Debian mirror: they install the deb with ``apt-get`` into
+a fresh copy of a minimal Debian 12 tree (tests.packaging), then run ``nodeos``
+there through ``chroot``.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD = REPO / "packaging" / "build.sh"
-MIRROR = os.environ.get("NODEOS_TEST_MIRROR", "http://deb.debian.org/debian")
-ROOTFS_PREFIX = "nodeos-test-rootfs-"
-# The tree's own environment: nothing of this host's (SSL_CERT_FILE, PIP_*, a pyenv PATH) leaks in.
-CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-              "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
-
-
-def run(*argv: str | Path, check: bool = True, env: dict[str, str] | None = None,
-        timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(arg) for arg in argv], capture_output=True, text=True, env=env, timeout=timeout)
-    if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, argv))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def build(kind: str, dist: Path, **env: str) -> Path:
-    done = run(BUILD, kind, env={**os.environ, "DIST": str(dist), **env})
-    package = Path(done.stdout.strip().splitlines()[-1])
-    assert package.parent == dist and package.exists()
-    return package
-
+from tests.packaging import BUILD, CHROOT_ENV, REPO, apt_install, build, fresh_root, in_root, run
 
 # -- the build script's bad input (fast) ----------------------------------------------------------------
 
@@ -65,13 +38,6 @@ def test_build_refuses_a_missing_interpreter(tmp_path: Path) -> None:
 
 
 # -- the deb's contents -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("dpkg-deb") is None:
-        pytest.skip("dpkg-deb is not installed")
-    return build("deb", tmp_path_factory.mktemp("dist"))
 
 
 def control(package: Path) -> dict[str, str]:
@@ -136,50 +102,6 @@ def test_deb_carries_the_source_trees_unit_and_config(deb: Path, tmp_path: Path)
 
 
 # -- the deb on a clean Debian ----------------------------------------------------------------------------
-
-
-def _rootfs_cache() -> Path:
-    """A minimal Debian 12 with systemd and fresh package lists, built once a day."""
-    cache = Path("/var/tmp") / f"{ROOTFS_PREFIX}{datetime.date.today():%Y%m%d}"
-    if (cache / ".complete").exists():
-        return cache
-    for old in Path("/var/tmp").glob(f"{ROOTFS_PREFIX}*"):
-        shutil.rmtree(old, ignore_errors=True)
-    partial = cache.with_name(cache.name + ".partial")
-    done = run("debootstrap", "--variant=minbase", "--include=systemd", "bookworm", partial, MIRROR, check=False)
-    if done.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        pytest.skip(f"debootstrap from {MIRROR} failed: {done.stderr.strip().splitlines()[-1:]}")
-    run("chroot", partial, "apt-get", "update", "-q", env=CHROOT_ENV)
-    (partial / ".complete").touch()
-    partial.rename(cache)
-    return cache
-
-
-@pytest.fixture(scope="module")
-def rootfs_cache() -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("installing into a chroot needs root")
-    if shutil.which("debootstrap") is None:
-        pytest.skip("debootstrap is not installed (apt-get install debootstrap)")
-    return _rootfs_cache()
-
-
-def fresh_root(cache: Path, where: Path) -> Path:
-    root = where / "root"
-    run("cp", "-a", cache, root)
-    return root
-
-
-def in_root(root: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run in the tree, with its own /proc (a private mount and pid namespace: nothing to unmount)."""
-    return run("unshare", "--mount", "--pid", "--fork", f"--mount-proc={root}/proc", "chroot", root, *argv,
-               check=check, env=CHROOT_ENV)
-
-
-def apt_install(root: Path, package: Path) -> subprocess.CompletedProcess[str]:
-    shutil.copy(package, root / "tmp" / package.name)
-    return in_root(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", f"/tmp/{package.name}")
 
 
 @pytest.fixture(scope="module")
