@@ -70,6 +70,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", True, ("quota",), (),
              subresources=("status",)),
     Resource("", "v1", "LimitRange", "limitranges", "limitrange", True, ("limits",), ()),
+    Resource("", "v1", "ConfigMap", "configmaps", "configmap", True, ("cm",), (), has_spec=False),
+    Resource("", "v1", "Secret", "secrets", "secret", True, (), (), has_spec=False),
     Resource("apps", "v1", "ReplicaSet", "replicasets", "replicaset", True, ("rs",),
              subresources=("status", "scale")),
     Resource("apps", "v1", "Deployment", "deployments", "deployment", True, ("deploy",),

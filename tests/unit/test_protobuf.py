@@ -464,7 +464,8 @@ def test_nesting_deeper_than_100_is_refused(monkeypatch):
     assert "deeper than 100" in bad_request(body("v1", "Russian", doll))
 
 
-@pytest.mark.parametrize(("api_version", "kind"), [("v1", "Secret"), ("apps/v1beta1", "Deployment"), ("", "")])
+@pytest.mark.parametrize(("api_version", "kind"),
+                         [("v1", "PersistentVolumeClaim"), ("apps/v1beta1", "Deployment"), ("", "")])
 def test_kinds_nodeos_does_not_decode_are_unsupported_media(api_version, kind):
     with pytest.raises(ApiError) as caught:
         decode_object(body(api_version, kind, b""))
@@ -488,7 +489,8 @@ def test_tables_refer_only_to_messages_they_define():
             if field.type in (MESSAGE, INLINE):
                 assert field.message in MESSAGES, f"{name}.{field.name} -> {field.message}"
             if field.type == MAP:
-                assert not field.repeated and field.message in ("string", "Quantity"), f"{name}.{field.name}"
+                assert not field.repeated and field.message in ("string", "Quantity", "bytes"), \
+                        f"{name}.{field.name}"
             assert isinstance(field, Field)
 
 
@@ -530,3 +532,10 @@ def test_random_raw_objects_only_ever_raise_api_errors(kind, raw):
 def test_random_well_formed_messages_only_ever_raise_api_errors(kind, raw):
     decodes_or_refuses(body(*kind, raw))
 
+
+
+def test_a_secret_s_data_arrives_base64_as_in_json():
+    entry = msg((1, b"password"), (2, b"\x00hunter2"))
+    obj = decode_object(body("v1", "Secret", msg((2, entry), (3, b"Opaque"))))
+    assert obj["data"] == {"password": "AGh1bnRlcjI="}
+    assert obj["type"] == "Opaque"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nodeos.api.kinds import Resource
-from nodeos.api.model import cluster, pods, policy, services, workloads
+from nodeos.api.model import cluster, config, pods, policy, services, workloads
 from nodeos.api.model._fields import deeper_than, wrong_type
 from nodeos.api.model.meta import validate_object_meta, validate_object_meta_update
 from nodeos.errors import Cause
@@ -39,6 +39,8 @@ _DEFAULTERS: dict[str, Defaulter] = {
     "Binding": cluster.default_binding,
     "ResourceQuota": policy.default_resource_quota,
     "LimitRange": policy.default_limit_range,
+    "ConfigMap": config.default_config_map,
+    "Secret": config.default_secret,
 }
 
 _VALIDATORS: dict[str, Validator] = {
@@ -56,6 +58,8 @@ _VALIDATORS: dict[str, Validator] = {
     "Binding": cluster.validate_binding,
     "ResourceQuota": policy.validate_resource_quota,
     "LimitRange": policy.validate_limit_range,
+    "ConfigMap": config.validate_config_map,
+    "Secret": config.validate_secret,
 }
 
 

@@ -19,6 +19,8 @@ _FLAT_FIELDS: dict[str, tuple[str, ...]] = {
               "source", "type"),
     "Endpoints": ("subsets",),
     "Binding": ("target",),
+    "ConfigMap": ("binaryData", "data", "immutable"),
+    "Secret": ("data", "immutable", "stringData", "type"),
 }
 # Kinds with a spec but no status.
 _NO_STATUS = {"Lease", "LimitRange"}
@@ -67,6 +69,10 @@ def _flat_field_schema(name: str) -> dict[str, Any]:
         return {"type": "string", "format": "date-time"}
     if name == "subsets":
         return {"type": "array", "items": _LOOSE_OBJECT}
+    if name == "immutable":
+        return {"type": "boolean"}
+    if name in ("data", "binaryData", "stringData"):
+        return dict(_STRING_MAP)
     if name in ("involvedObject", "related", "series", "source", "target"):
         return dict(_LOOSE_OBJECT)
     return _string()

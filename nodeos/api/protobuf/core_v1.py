@@ -5,6 +5,7 @@ from __future__ import annotations
 from nodeos.api.protobuf.field import (
     Field,
     boolean,
+    bytes_map,
     int_or_string,
     integer,
     message,
@@ -238,4 +239,11 @@ ADMISSION: dict[str, dict[int, Field]] = {
     },
 }
 
-CORE_V1: dict[str, dict[int, Field]] = {**NAMESPACES_AND_NODES, **PODS, **SERVICES_AND_MORE, **ADMISSION}
+CONFIGURATION: dict[str, dict[int, Field]] = {
+    "ConfigMap": {**_OBJECT, 2: string_map("data"), 3: bytes_map("binaryData"), 4: boolean("immutable")},
+    "Secret": {**_OBJECT, 2: bytes_map("data"), 3: string("type"), 4: string_map("stringData"),
+               5: boolean("immutable")},
+}
+
+CORE_V1: dict[str, dict[int, Field]] = {**NAMESPACES_AND_NODES, **PODS, **SERVICES_AND_MORE, **ADMISSION,
+                                        **CONFIGURATION}

@@ -132,14 +132,19 @@ def _repeated(field: Field, wire_type: int, value: int | bytes, where: str, dept
 
 
 def _map_entry(data: bytes, field: Field, where: str) -> tuple[str, str]:
-    """A map<string, string|Quantity> entry: {key=1, value=2}."""
+    """A map<string, string|Quantity|bytes> entry: {key=1, value=2}."""
     key, item = "", ""
     for number, wire_type, value in fields(data):
         if number == 1:
             key = _text(_length(value, wire_type, where), where)
         elif number == 2:
             raw = _length(value, wire_type, where)
-            item = _quantity(raw, where) if field.message == QUANTITY else _text(raw, where)
+            if field.message == QUANTITY:
+                item = _quantity(raw, where)
+            elif field.message == BYTES:
+                item = base64.b64encode(raw).decode("ascii")
+            else:
+                item = _text(raw, where)
     return key, item
 
 

@@ -13,7 +13,7 @@ STRING, INT, BOOL, BYTES = "string", "int", "bool", "bytes"
 INT_OR_STRING, QUANTITY, TIME, MICRO_TIME = "IntOrString", "Quantity", "Time", "MicroTime"
 SCALARS = frozenset({STRING, INT, BOOL, BYTES, INT_OR_STRING, QUANTITY, TIME, MICRO_TIME})
 # Structured types: MESSAGE is a nested object, INLINE a Go embedded struct whose
-# fields JSON flattens into the parent, MAP a map<string, value> (value: STRING or QUANTITY).
+# fields JSON flattens into the parent, MAP a map<string, value> (value: STRING, QUANTITY or BYTES).
 MESSAGE, INLINE, MAP = "message", "inline", "map"
 
 
@@ -86,3 +86,8 @@ def string_map(name: str) -> Field:
 
 def quantity_map(name: str) -> Field:
     return Field(name, MAP, QUANTITY)
+
+
+def bytes_map(name: str) -> Field:
+    """A map<string, bytes> (a Secret's data): JSON carries the values base64-encoded."""
+    return Field(name, MAP, BYTES)

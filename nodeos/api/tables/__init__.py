@@ -43,6 +43,8 @@ _PRINTERS: dict[str, tuple[list[dict[str, Any]], Printer]] = {
     "Deployment": (workloads.DEPLOYMENT_COLUMNS, workloads.print_deployment),
     "DaemonSet": (workloads.DAEMONSET_COLUMNS, workloads.print_daemon_set),
     "ResourceQuota": (policy.QUOTA_COLUMNS, policy.print_resource_quota),
+    "ConfigMap": (policy.CONFIG_MAP_COLUMNS, policy.print_config_map),
+    "Secret": (policy.SECRET_COLUMNS, policy.print_secret),
 }
 
 # Kubernetes' default table for kinds without a printer.

@@ -1,4 +1,4 @@
-"""Printers for ResourceQuotas (LimitRanges use the default Name/Created At table, as in Kubernetes)."""
+"""Printers for ResourceQuotas, ConfigMaps and Secrets (LimitRanges use the default table, as in Kubernetes)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,18 @@ def print_resource_quota(quota: Mapping[str, Any], now: datetime) -> Row:
 
 def _quantity(value: Any) -> str:
     return value if isinstance(value, str) else str(value) if isinstance(value, int) else "0"
+
+
+DATA_COLUMN = column("Data", "Number of keys in the data.", type_="integer")
+CONFIG_MAP_COLUMNS = [NAME_COLUMN, DATA_COLUMN, AGE_COLUMN]
+SECRET_COLUMNS = [NAME_COLUMN, column("Type", "The type of the secret."), DATA_COLUMN, AGE_COLUMN]
+
+
+def print_config_map(config_map: Mapping[str, Any], now: datetime) -> Row:
+    keys = len(mapping(config_map, "data")) + len(mapping(config_map, "binaryData"))
+    return [name(config_map), keys, age(config_map, now)]
+
+
+def print_secret(secret: Mapping[str, Any], now: datetime) -> Row:
+    kind = secret.get("type")
+    return [name(secret), kind if isinstance(kind, str) else "", len(mapping(secret, "data")), age(secret, now)]

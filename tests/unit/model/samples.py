@@ -42,6 +42,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "LimitRange": {"metadata": {"name": "lr", "namespace": "default"},
                    "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"},
                                         "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "2"}}]}},
+    "ConfigMap": {"metadata": {"name": "settings", "namespace": "default"}, "data": {"mode": "fast"}},
+    "Secret": {"metadata": {"name": "creds", "namespace": "default"}, "data": {"password": "aHVudGVyMg=="}},
 }
 
 _RICH_CONTAINER = {
