@@ -20,8 +20,12 @@ from hypercorn.trio import serve
 from nodeos.agent.host import default_address
 from nodeos.agent.token import agent_token
 from nodeos.api.allocators import ServiceAllocator
+from nodeos.api.audit import AuditLog, audited, start_audit
 from nodeos.api.auth import Authenticator, TokenFile
+from nodeos.api.auth.bootstrap import BootstrapTokens
+from nodeos.api.authz import Authorizer
 from nodeos.api.http import ApiApp
+from nodeos.api.http.join import start_join
 from nodeos.api.https import serve_tls, tls_config
 from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces, reconcile_master_endpoints
 from nodeos.api.registry import Registry
@@ -67,10 +71,11 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, advertise,
                                advertised_port(config))
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
+            audit = await start_audit(nursery, config)
             if config.api.tls:
-                binds = await _serve_secure(nursery, config, registry, token, advertise)
+                binds = await _serve_secure(nursery, config, registry, token, advertise, audit)
             else:
-                binds = await nursery.start(serve, ApiApp(registry, token), _hypercorn_config(config))
+                binds = await nursery.start(serve, audited(ApiApp(registry, token), audit), _hypercorn_config(config))
             log.info("API serving on %s", ", ".join(binds))
             task_status.started()
     finally:
@@ -79,12 +84,17 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
 
 
 async def _serve_secure(nursery: trio.Nursery, config: Config, registry: Registry, token: str,
-                        advertise: str) -> list[str]:
-    """TLS with authentication on ``listen``; the insecure port, if any, stays plain and unauthenticated."""
+                        advertise: str, audit: AuditLog | None) -> list[str]:
+    """TLS with authentication and authorization on ``listen``; the insecure port, if any, stays plain and
+    unauthenticated (its caller is an administrator)."""
     files = await trio.to_thread.run_sync(ensure_serving, config, [advertise])
-    authenticator = Authenticator(TokenFile(token_path(config)))
+    bootstrap = BootstrapTokens(registry)  # join tokens, kept as Secrets (nodeos.api.auth.bootstrap)
+    authenticator = Authenticator(TokenFile(token_path(config)), bootstrap)
     await authenticator.start()
-    app = ApiApp(registry, token, authenticator)
+    join = await start_join(config, registry, bootstrap, token, advertise)
+    authorizer = Authorizer.for_server(config, registry)
+    await authorizer.start()  # a broken policy file stops the start
+    app = audited(ApiApp(registry, token, authenticator, authorizer, join=join), audit)
     secure = _hypercorn_config(config)
     secure.bind = [str(config.api.listen)]
     binds = await nursery.start(serve_tls, app, tls_config(secure, files))
