@@ -173,15 +173,26 @@ async def agent(config: Config, *, task_status: trio.TaskStatus[None] = trio.TAS
 
 async def _simulated_agent(config: Config, api: ApiClient, roles: tuple[str, ...],
                            task_status: trio.TaskStatus[None]) -> None:
+    """A simulated node; with ``[agent] address`` it is reachable there and serves made-up usage figures
+    (``nodeos.agent.simstats``) on ``[agent] port``, so ``kubectl top`` works on simulated clusters."""
     from nodeos.agent import NodeAgent
     from nodeos.agent.agent import default_addresses
     from nodeos.agent.runtime.simulated import SimulatedRuntime
 
     capacity = {**DEFAULT_CAPACITY, **config.agent.capacity}
+    address = config.agent.address
+    addresses = default_addresses(config.node.name) if address is None else [
+        {"type": "InternalIP", "address": address}, {"type": "Hostname", "address": config.node.name}]
     node = NodeAgent(api, config.node.name, SimulatedRuntime(), capacity=capacity,
-                     heartbeat_seconds=config.agent.heartbeat_seconds,
-                     addresses=default_addresses(config.node.name), roles=roles)
-    await node.run(task_status=task_status)
+                     heartbeat_seconds=config.agent.heartbeat_seconds, addresses=addresses, roles=roles,
+                     port=None if address is None else config.agent.port)
+    if address is None:  # no address to serve on: no made-up usage figures either
+        return await node.run(task_status=task_status)
+    from nodeos.agent.simstats import serve_simulated_stats
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(serve_simulated_stats, config, node))
+        await node.run(task_status=task_status)
 
 
 async def forwarding(config: Config, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

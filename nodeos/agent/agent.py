@@ -197,6 +197,10 @@ class NodeAgent:
     def running_keys(self) -> list[str]:
         return [*self._running]
 
+    def running_pods(self) -> list[dict[str, Any]]:
+        """The pods this agent runs, as last started (the simulator's usage figures come from them)."""
+        return [*self._running.values()]
+
     async def sync_pod(self, key: str, pod: dict[str, Any] | None) -> None:
         """Make the runtime and the API agree about one pod; ``pod`` None means it is gone."""
         running = self._running.get(key)

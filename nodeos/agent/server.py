@@ -8,6 +8,9 @@ It is the kubelet's streaming server in small:
     GET /exec/{namespace}/{pod}/{container}?command=..&command=..&stdin=&stdout=&stderr=&tty=
         a WebSocket speaking the remote command protocol (``remotecommand``),
         v5 or v4, so the API server relays kubectl's messages unchanged
+    GET /stats/summary
+        the node's and its pods' usage, the kubelet's Summary API (``nodeos.agent.stats``),
+        from the latest background sample: answering costs no call to the runtime
 
 Authentication: every request carries ``Authorization: Bearer <token>``
 (``nodeos.agent.token``), compared in constant time, or gets 401. That is
@@ -46,27 +49,30 @@ log = logging.getLogger(__name__)
 TRUE = ("true", "1")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Summary = Callable[[], dict[str, Any]]  # the Summary API document of the latest sample
 
 
-async def serve_agent(streams: PodStreams, *, host: str, port: int, token: str,
+async def serve_agent(streams: PodStreams | None, *, host: str, port: int, token: str, stats: Summary | None = None,
                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve logs and exec of ``streams`` on ``host:port`` until cancelled; started once listening."""
+    """Serve logs and exec of ``streams`` and the ``stats`` summary on ``host:port`` until cancelled;
+    started once listening. A simulated node has no ``streams`` (its logs and exec are 404s)."""
     config = HypercornConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 1
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(serve, AgentApp(streams, token), config)
-        log.info("agent serving logs and exec on %s", ", ".join(binds))
+        binds = await nursery.start(serve, AgentApp(streams, token, stats), config)
+        log.info("agent serving %s on %s", "logs, exec and stats" if streams else "stats", ", ".join(binds))
         task_status.started()
 
 
 class AgentApp:
     """The ASGI application of ``serve_agent``."""
 
-    def __init__(self, streams: PodStreams, token: str) -> None:
+    def __init__(self, streams: PodStreams | None, token: str, stats: Summary | None = None) -> None:
         self.streams = streams
+        self.stats = stats
         self._expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -86,17 +92,27 @@ class AgentApp:
         return hmac.compare_digest(request.headers.get("authorization", "").encode("latin-1"), self._expected)
 
     async def _http(self, request: _Request, receive: Receive, send: Send) -> None:
+        if request.path.rstrip("/") == "/stats/summary":
+            return await self._summary(request, send)
         kind, target = request.route()
         if kind == "exec":
             raise ApiError.bad_request("Upgrade request required: exec is served over a WebSocket "
                                        "(v5.channel.k8s.io, v4.channel.k8s.io)")
-        if kind != "containerLogs" or request.method != "GET":
+        if kind != "containerLogs" or request.method != "GET" or self.streams is None:
             raise ApiError(404, "NotFound", "404 page not found")
         await self._logs(request, target, receive, send)
 
+    async def _summary(self, request: _Request, send: Send) -> None:
+        if request.method != "GET" or self.stats is None:
+            raise ApiError(404, "NotFound", "404 page not found")
+        body = json.dumps(self.stats()).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
     async def _websocket(self, request: _Request, receive: Receive, send: Send) -> None:
         kind, target = request.route()
-        if kind != "exec":
+        if kind != "exec" or self.streams is None:
             raise ApiError(404, "NotFound", "404 page not found")
         await ExecHandler(self.streams, request, target, receive, send).run()
 

@@ -164,7 +164,7 @@ def test_generate_name_and_dry_run(http, ns):
 
 def test_discovery_and_version(http):
     groups = http.get("/apis").json()
-    assert {g["name"] for g in groups["groups"]} == {"apps", "coordination.k8s.io"}
+    assert {g["name"] for g in groups["groups"]} == {"apps", "coordination.k8s.io", "metrics.k8s.io"}
     core = {r["name"]: r for r in http.get("/api/v1").json()["resources"]}
     assert core["pods"]["shortNames"] == ["po"] and core["pods"]["categories"] == ["all"]
     assert core["pods/binding"]["verbs"] == ["create"]

@@ -3,7 +3,8 @@
 ``run_podman_node`` is what the daemon runs for a worker (or an all-in-one
 node): the Podman API service (started and supervised when ``[podman]
 manage`` says so), the runtime and its pod workers, the agent's own server
-for logs and exec (which the API server forwards to), the Services the pods'
+for logs, exec and usage figures (which the API server forwards to; the
+figures sampled in the background by ``StatsSampler``), the Services the pods'
 environment is built from, and the ``NodeAgent`` that registers the node
 and keeps it and its pods in step with the API.
 """
@@ -19,7 +20,9 @@ from nodeos.agent.host import Host, default_address
 from nodeos.agent.podman.client import LibpodClient
 from nodeos.agent.podman.runtime import PodmanRuntime
 from nodeos.agent.podman.service import run_podman_service
+from nodeos.agent.podman.stats import PodmanCollector
 from nodeos.agent.server import serve_agent
+from nodeos.agent.stats import StatsSampler
 from nodeos.agent.token import agent_token
 from nodeos.api.kinds import by_plural
 from nodeos.client import ApiClient, Informer
@@ -52,8 +55,11 @@ async def run_podman_node(config: Config, api: ApiClient, *, roles: tuple[str, .
                                     dns_domain=None if "dns" in config.node.disable else config.dns.domain)
             await nursery.start(runtime.run)
             token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
+            sampler = StatsSampler(config.node.name, PodmanCollector(client, config.node.name).collect)
+            await nursery.start(sampler.run)
             await nursery.start(lambda task_status: serve_agent(runtime.streams, host=host_ip, port=config.agent.port,
-                                                                token=token, task_status=task_status))
+                                                                token=token, stats=sampler.summary,
+                                                                task_status=task_status))
             node = NodeAgent(api, config.node.name, runtime, capacity=config.agent.capacity,
                              heartbeat_seconds=config.agent.heartbeat_seconds,
                              addresses=[{"type": "InternalIP", "address": host_ip},

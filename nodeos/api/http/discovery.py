@@ -10,6 +10,7 @@ import platform
 from typing import Any
 
 from nodeos import __version__
+from nodeos.api import metrics
 from nodeos.api.kinds import EVICTION_GROUP, EVICTION_VERSION, RESOURCES, SCALE_GROUP, SCALE_VERSION, group_versions
 
 KUBERNETES_MINOR = "32"  # the API level nodeos answers as; kubectl warns on skew
@@ -22,6 +23,8 @@ def api_versions() -> dict[str, Any]:
 
 def api_group(group: str) -> dict[str, Any] | None:
     versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions() if g == group]
+    if group == metrics.GROUP:
+        return metrics.api_group()
     if not group or not versions:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
@@ -30,11 +33,13 @@ def api_group(group: str) -> dict[str, Any] | None:
 
 def api_group_list() -> dict[str, Any]:
     groups = [api_group(g) for g, _ in group_versions() if g]
-    unique = {g["name"]: g for g in groups if g}
+    unique = {g["name"]: g for g in [*groups, metrics.api_group()] if g}
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": list(unique.values())}
 
 
 def resource_list(group: str, version: str) -> dict[str, Any] | None:
+    if (group, version) == (metrics.GROUP, metrics.VERSION):
+        return metrics.resource_list()
     resources: list[dict[str, Any]] = []
     for r in RESOURCES:
         if (r.group, r.version) != (group, version):
