@@ -36,6 +36,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from nodeos.errors import ConfigError
@@ -52,6 +53,7 @@ __all__ = [
     "ensure_certificate",
     "issue_certificate",
     "load_ca",
+    "sign_public_key",
 ]
 
 Usage = Literal["server", "client", "peer"]
@@ -158,9 +160,22 @@ def issue_certificate(ca: CertificateAuthority, directory: Path, name: str, *, c
 
     ``organizations`` become the subject's O attributes: a client certificate's groups, in Kubernetes' rule.
     """
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = sign_public_key(ca, key.public_key(), common_name=common_name, dns_names=dns_names, ips=ips,
+                           usage=usage, days=days, organizations=organizations)
+    _make_dir(directory)
+    pair = _pair(directory, name)
+    _write(pair.key_path, _key_pem(key), 0o600)
+    _write(pair.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return pair
+
+
+def sign_public_key(ca: CertificateAuthority, public_key: CertificatePublicKeyTypes, *, common_name: str,
+                    dns_names: Iterable[str] = (), ips: Iterable[str] = (), usage: Usage = "server",
+                    days: int = CERT_DAYS, organizations: Iterable[str] = ()) -> x509.Certificate:
+    """A certificate of ``ca`` for a key someone else holds (a joining node's CSR: its key never leaves it)."""
     if usage not in _USAGES:
         raise ValueError(f"usage {usage!r} is not one of {', '.join(_USAGES)}")
-    key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dict.fromkeys(dns_names)]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in dict.fromkeys(ips)]
@@ -168,7 +183,7 @@ def issue_certificate(ca: CertificateAuthority, directory: Path, name: str, *, c
         x509.CertificateBuilder()
         .subject_name(_subject(common_name, organizations))
         .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(min(now + dt.timedelta(days=days), ca.cert.not_valid_after_utc))
@@ -181,12 +196,7 @@ def issue_certificate(ca: CertificateAuthority, directory: Path, name: str, *, c
     )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(ca.key, hashes.SHA256())
-    _make_dir(directory)
-    pair = _pair(directory, name)
-    _write(pair.key_path, _key_pem(key), 0o600)
-    _write(pair.cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    return pair
+    return builder.sign(ca.key, hashes.SHA256())
 
 
 def ensure_certificate(ca: CertificateAuthority, directory: Path, name: str, *, common_name: str,

@@ -22,7 +22,9 @@ from nodeos.agent.token import agent_token
 from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.audit import AuditLog, audited, start_audit
 from nodeos.api.auth import Authenticator, TokenFile
+from nodeos.api.auth.bootstrap import BootstrapTokens
 from nodeos.api.http import ApiApp
+from nodeos.api.http.join import start_join
 from nodeos.api.https import serve_tls, tls_config
 from nodeos.api.lifecycle import ensure_builtins, finalize_namespaces, reconcile_master_endpoints
 from nodeos.api.registry import Registry
@@ -84,9 +86,11 @@ async def _serve_secure(nursery: trio.Nursery, config: Config, registry: Registr
                         advertise: str, audit: AuditLog | None) -> list[str]:
     """TLS with authentication on ``listen``; the insecure port, if any, stays plain and unauthenticated."""
     files = await trio.to_thread.run_sync(ensure_serving, config, [advertise])
-    authenticator = Authenticator(TokenFile(token_path(config)))
+    bootstrap = BootstrapTokens(registry)  # join tokens, kept as Secrets (nodeos.api.auth.bootstrap)
+    authenticator = Authenticator(TokenFile(token_path(config)), bootstrap)
     await authenticator.start()
-    app = audited(ApiApp(registry, token, authenticator), audit)
+    join = await start_join(config, registry, bootstrap, token, advertise)
+    app = audited(ApiApp(registry, token, authenticator, join=join), audit)
     secure = _hypercorn_config(config)
     secure.bind = [str(config.api.listen)]
     binds = await nursery.start(serve_tls, app, tls_config(secure, files))

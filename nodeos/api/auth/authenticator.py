@@ -7,6 +7,7 @@ from typing import Any
 
 import trio
 
+from nodeos.api.auth.bootstrap import BootstrapTokens, is_bootstrap_token
 from nodeos.api.auth.certs import user_from_certificate
 from nodeos.api.auth.tokens import TokenFile, TokenFileError
 from nodeos.api.auth.user import ANONYMOUS, User
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 
 # What an anonymous caller may read: probes and load balancers carry no credentials.
 ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+# ... and the one object a joining host reads before it has any credential: the CA and the master's URL,
+# which it checks against the CA hash it was given (kubeadm's discovery; nodeos.api.http.join).
+CLUSTER_INFO_PATH = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
 PEER_CERT = "nodeos.peer_cert"  # the TLS listener's connection state: the client certificate, DER, or None
 REFRESH_SECONDS = 1.0
 
@@ -25,16 +29,20 @@ def unauthorized() -> ApiError:
     return ApiError(401, "Unauthorized", "Unauthorized")
 
 
-def anonymous_allowed(path: str) -> bool:
+def anonymous_allowed(path: str, method: str = "GET") -> bool:
     path = path.rstrip("/") or "/"
+    if path == CLUSTER_INFO_PATH:
+        return method == "GET"
     return path in ANONYMOUS_PATHS or path.startswith(tuple(p + "/" for p in ANONYMOUS_PATHS[:3]))
 
 
 class Authenticator:
-    """Authenticates requests of the secure port against the cluster CA (done in the handshake) and a token file."""
+    """Authenticates requests of the secure port against the cluster CA (done in the handshake), a token file,
+    and bootstrap tokens (``ID.SECRET``, kept as Secrets: nodeos.api.auth.bootstrap) when given."""
 
-    def __init__(self, tokens: TokenFile) -> None:
+    def __init__(self, tokens: TokenFile, bootstrap: BootstrapTokens | None = None) -> None:
         self.tokens = tokens
+        self.bootstrap = bootstrap
         self._checked = -REFRESH_SECONDS
 
     async def start(self) -> None:
@@ -52,9 +60,14 @@ class Authenticator:
             return user
         token = _bearer(scope)
         if token is None:
-            if anonymous_allowed(scope.get("path", "")):
+            if anonymous_allowed(scope.get("path", ""), scope.get("method", "GET")):
                 return ANONYMOUS
             raise unauthorized()
+        if self.bootstrap is not None and is_bootstrap_token(token):
+            bootstrap_user = await self.bootstrap.user(token)
+            if bootstrap_user is None:
+                raise unauthorized()
+            return bootstrap_user
         await self._refresh()
         user = self.tokens.user(token)
         if user is None:

@@ -15,9 +15,7 @@ from nodeos.api import openapi
 from nodeos.api.auth import INSECURE_USER, Authenticator, User
 from nodeos.api.auth.authenticator import PEER_CERT
 from nodeos.api.http import discovery
-from nodeos.api.http.metrics import PREFIX as METRICS_PREFIX
-from nodeos.api.http.metrics import MetricsApi
-from nodeos.api.http.nodeproxy import NodeProxy, proxied
+from nodeos.api.http.join import JOIN_PATH, JoinHandler
 from nodeos.api.http.podproxy import SUBRESOURCES as POD_STREAMS
 from nodeos.api.http.podproxy import PodProxy
 from nodeos.api.http.request import Receive, Request, Send, send_bytes, send_error, send_json
@@ -32,12 +30,12 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
 class ApiApp:
     def __init__(self, registry: Registry, agent_token: str | None = None,
-                 authenticator: Authenticator | None = None) -> None:
+                 authenticator: Authenticator | None = None,
+                 join: JoinHandler | None = None) -> None:
         self.authenticator = authenticator  # for requests of the secure (TLS) listener
         self.resources = ResourceHandlers(registry)
         self.pods = PodProxy(registry, agent_token)  # pods/log and pods/exec, forwarded to the node's agent
-        self.nodes = NodeProxy(registry, agent_token)  # nodes/NAME/proxy/..., forwarded to the node's agent
-        self.metrics = MetricsApi(registry, agent_token)  # metrics.k8s.io, from the agents' stats
+        self.join = join  # POST /nodeos/v1/join, on a TLS master (nodeos.api.http.join)
         self.ready = True
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -89,6 +87,8 @@ class ApiApp:
         if path in HEALTH_PATHS or path.startswith(tuple(p + "/" for p in HEALTH_PATHS)):
             return await send_bytes(send, 200 if self.ready else 503, b"ok" if self.ready else b"not ready",
                                     "text/plain; charset=utf-8")
+        if path == JOIN_PATH and self.join is not None:
+            return await self.join.handle(req, req.user, send)
         if path.startswith("/openapi/"):
             return await _openapi(req, path, send)
         static = _static_document(path)
@@ -96,10 +96,6 @@ class ApiApp:
             if req.method != "GET":
                 raise ApiError.method_not_allowed()
             return await send_json(send, 200, static)
-        if path.startswith(METRICS_PREFIX):
-            return await self.metrics.handle(req, path, send)
-        if (node_proxy := proxied(path)) is not None:
-            return await self.nodes.handle(req, *node_proxy, send)
         try:
             route = parse(path)
         except NotRoutable:

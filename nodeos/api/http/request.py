@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 import yaml
 
+from nodeos.api.auth.user import User
 from nodeos.api.protobuf import decode_object
 from nodeos.errors import ApiError
 
@@ -33,12 +34,19 @@ class Request:
     headers: dict[str, str]
     receive: Receive
     _body: bytes | None = field(default=None, repr=False)
+    # The ASGI scope, where authentication puts the caller (``nodeos.user``) after the request is made.
+    scope: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_scope(cls, scope: dict[str, Any], receive: Receive) -> Request:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-        return cls(scope["method"], scope["path"], query, headers, receive)
+        return cls(scope["method"], scope["path"], query, headers, receive, scope=scope)
+
+    @property
+    def user(self) -> User | None:
+        """The authenticated caller; None before authentication."""
+        return self.scope.get("nodeos.user")
 
     @property
     def content_type(self) -> str:

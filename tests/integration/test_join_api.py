@@ -1,0 +1,158 @@
+"""The join's server side on a real TLS API server: cluster-info for anyone, bootstrap tokens, POST /nodeos/v1/join.
+
+The server runs in the test's trio run; clients are httpx over real TLS with
+the cluster CA; keys and CSRs come from the real ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from nodeos.api.auth.bootstrap import new_token, token_secret
+from nodeos.api.clusterinfo import ca_from_kubeconfig, ca_hash
+from nodeos.api.server import serve_api
+from nodeos.api.tls import pki_dir
+from nodeos.config import default_config
+from tests.daemon import free_port
+
+INFO = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+
+
+def _config(data_dir: Path, port: int, insecure: int):
+    return default_config(node={"name": "join-master", "data_dir": data_dir},
+                          api={"listen": f"127.0.0.1:{port}", "tls": True, "insecure_listen": f"127.0.0.1:{insecure}"})
+
+
+@asynccontextmanager
+async def _master(tmp_path: Path):
+    port, insecure = free_port(), free_port()
+    config = _config(tmp_path, port, insecure)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve_api, config)
+        yield config, f"https://127.0.0.1:{port}", f"http://127.0.0.1:{insecure}"
+        nursery.cancel_scope.cancel()
+
+
+def _csr(name: str = "someone-else", key=None) -> str:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
+                                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]))
+           .sign(key, hashes.SHA256()))
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+async def _token(admin: str, ttl: dt.timedelta | None = dt.timedelta(hours=1)) -> str:
+    token = new_token()
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{admin}/api/v1/namespaces/kube-system/secrets", json=token_secret(token, ttl))
+    assert response.status_code == 201, response.text
+    return str(token)
+
+
+async def _join(url: str, ctx: ssl.SSLContext, token: str, name: str = "w1", csr: str | None = None):
+    async with httpx.AsyncClient(verify=ctx) as client:
+        return await client.post(f"{url}/nodeos/v1/join", json={"nodeName": name, "csr": csr or _csr()},
+                                 headers={"Authorization": f"Bearer {token}"})
+
+
+def _ctx(config) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(pki_dir(config) / "ca.crt"))
+
+
+async def test_cluster_info_is_readable_anonymously_and_names_the_ca(tmp_path):
+    async with _master(tmp_path) as (config, url, _):
+        async with httpx.AsyncClient(verify=False) as client:  # the joining host trusts nothing yet
+            info = await client.get(url + INFO)
+            other = await client.get(url + "/api/v1/namespaces/kube-public/configmaps")
+            write = await client.delete(url + INFO)
+        assert info.status_code == 200, info.text
+        ca, server = ca_from_kubeconfig(info.json()["data"]["kubeconfig"])
+        assert ca == (pki_dir(config) / "ca.crt").read_bytes()
+        assert server == url
+        assert ca_hash(ca).startswith("sha256:") and len(ca_hash(ca)) == 71
+        assert (other.status_code, write.status_code) == (401, 401)  # exactly that one object, read only
+
+
+async def test_a_token_joins_once_and_the_server_names_the_node(tmp_path):
+    async with _master(tmp_path) as (config, url, admin):
+        token = await _token(admin)
+        response = await _join(url, _ctx(config), token)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        cert = x509.load_pem_x509_certificate(answer["certificate"].encode())
+        assert cert.subject.rfc4514_string() == "O=system:nodes,CN=system:node:w1"  # not what the CSR asked
+        assert answer["ca"].encode() == (pki_dir(config) / "ca.crt").read_bytes()
+        assert answer["servers"][0] == url
+        assert answer["cluster"] == {"service_cidr": "10.96.0.0/16", "pod_cidr": "10.244.0.0/16",
+                                     "node_cidr_size": 24, "dns_domain": "cluster.local"}
+        assert answer["agentToken"] == (tmp_path / "agent-token").read_text().strip()
+        again = await _join(url, _ctx(config), token, "w2")
+        assert again.status_code == 401
+        async with httpx.AsyncClient() as client:
+            secret = (await client.get(f"{admin}/api/v1/namespaces/kube-system/secrets/"
+                                       f"bootstrap-token-{token[:6]}")).json()
+        assert "token-secret" not in secret["data"] and token[7:] not in str(secret)  # only its hash is kept
+        assert secret["data"]["used-by"] == "dzE="  # base64 of w1
+
+
+async def test_racing_joins_with_one_token_exactly_one_wins(tmp_path):
+    async with _master(tmp_path) as (config, url, admin):
+        token = await _token(admin)
+        codes: list[int] = []
+
+        async def join(name: str) -> None:
+            codes.append((await _join(url, _ctx(config), token, name)).status_code)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(5):
+                nursery.start_soon(join, f"racer-{i}")
+        assert sorted(codes) == [200, 401, 401, 401, 401]
+
+
+async def test_expired_unknown_and_wrong_tokens_are_401(tmp_path):
+    async with _master(tmp_path) as (config, url, admin):
+        expired = await _token(admin, dt.timedelta(seconds=-1))
+        good = await _token(admin)
+        for token in (expired, "abcdef.0123456789abcdef", good[:7] + "0" * 16):
+            response = await _join(url, _ctx(config), token)
+            assert response.status_code == 401, token
+            assert response.json()["reason"] == "Unauthorized"
+        assert (await _join(url, _ctx(config), good)).status_code == 200
+
+
+@pytest.mark.parametrize(("name", "csr", "message"), [
+    ("Bad_Name", None, "nodeName \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+    ("w1", "not a csr", "csr: not a PEM certificate signing request"),
+    ("w1", "weak", "csr: an RSA key of 1024 bits is too weak"),
+])
+async def test_bad_requests_are_one_clear_status_and_keep_the_token(tmp_path, name, csr, message):
+    if csr == "weak":
+        csr = _csr(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    async with _master(tmp_path) as (config, url, admin):
+        token = await _token(admin)
+        response = await _join(url, _ctx(config), token, name, csr)
+        assert response.status_code == 400
+        assert message in response.json()["message"]
+        assert (await _join(url, _ctx(config), token)).status_code == 200  # the refusal did not spend it
+
+
+async def test_only_bootstrap_users_may_join(tmp_path):
+    async with _master(tmp_path) as (config, url, admin):
+        async with httpx.AsyncClient() as client:  # the insecure port's administrator is no bootstrap token
+            response = await client.post(f"{admin}/nodeos/v1/join", json={"nodeName": "w1", "csr": _csr()})
+        assert response.status_code == 403
+        async with httpx.AsyncClient(verify=_ctx(config)) as client:
+            anonymous = await client.post(f"{url}/nodeos/v1/join", json={"nodeName": "w1", "csr": _csr()})
+        assert anonymous.status_code == 401
