@@ -16,6 +16,9 @@ from nodeos.api.auth import INSECURE_USER, Authenticator, User
 from nodeos.api.auth.authenticator import PEER_CERT
 from nodeos.api.http import discovery
 from nodeos.api.http.join import JOIN_PATH, JoinHandler
+from nodeos.api.http.metrics import PREFIX as METRICS_PREFIX
+from nodeos.api.http.metrics import MetricsApi
+from nodeos.api.http.nodeproxy import NodeProxy, proxied
 from nodeos.api.http.podproxy import SUBRESOURCES as POD_STREAMS
 from nodeos.api.http.podproxy import PodProxy
 from nodeos.api.http.request import Receive, Request, Send, send_bytes, send_error, send_json
@@ -35,6 +38,8 @@ class ApiApp:
         self.authenticator = authenticator  # for requests of the secure (TLS) listener
         self.resources = ResourceHandlers(registry)
         self.pods = PodProxy(registry, agent_token)  # pods/log and pods/exec, forwarded to the node's agent
+        self.nodes = NodeProxy(registry, agent_token)  # nodes/NAME/proxy/..., forwarded to the node's agent
+        self.metrics = MetricsApi(registry, agent_token)  # metrics.k8s.io, from the agents' stats
         self.join = join  # POST /nodeos/v1/join, on a TLS master (nodeos.api.http.join)
         self.ready = True
 
@@ -96,6 +101,10 @@ class ApiApp:
             if req.method != "GET":
                 raise ApiError.method_not_allowed()
             return await send_json(send, 200, static)
+        if path.startswith(METRICS_PREFIX):
+            return await self.metrics.handle(req, path, send)
+        if (node_proxy := proxied(path)) is not None:
+            return await self.nodes.handle(req, *node_proxy, send)
         try:
             route = parse(path)
         except NotRoutable:
