@@ -23,6 +23,7 @@ from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.audit import AuditLog, audited, start_audit
 from nodeos.api.auth import Authenticator, TokenFile
 from nodeos.api.auth.bootstrap import BootstrapTokens
+from nodeos.api.authz import Authorizer
 from nodeos.api.http import ApiApp
 from nodeos.api.http.join import start_join
 from nodeos.api.https import serve_tls, tls_config
@@ -84,13 +85,16 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
 
 async def _serve_secure(nursery: trio.Nursery, config: Config, registry: Registry, token: str,
                         advertise: str, audit: AuditLog | None) -> list[str]:
-    """TLS with authentication on ``listen``; the insecure port, if any, stays plain and unauthenticated."""
+    """TLS with authentication and authorization on ``listen``; the insecure port, if any, stays plain and
+    unauthenticated (its caller is an administrator)."""
     files = await trio.to_thread.run_sync(ensure_serving, config, [advertise])
     bootstrap = BootstrapTokens(registry)  # join tokens, kept as Secrets (nodeos.api.auth.bootstrap)
     authenticator = Authenticator(TokenFile(token_path(config)), bootstrap)
     await authenticator.start()
     join = await start_join(config, registry, bootstrap, token, advertise)
-    app = audited(ApiApp(registry, token, authenticator, join=join), audit)
+    authorizer = Authorizer.for_server(config, registry)
+    await authorizer.start()  # a broken policy file stops the start
+    app = audited(ApiApp(registry, token, authenticator, authorizer, join=join), audit)
     secure = _hypercorn_config(config)
     secure.bind = [str(config.api.listen)]
     binds = await nursery.start(serve_tls, app, tls_config(secure, files))

@@ -173,11 +173,14 @@ def _run_daemon(config: Config, args: argparse.Namespace) -> int:
 
 
 def _check_tls(config: Config) -> None:
-    """A master's unusable CA or serving files, as one line before anything starts (not a restart loop)."""
+    """A master's unusable CA or serving files, or broken policy file, as one line before anything starts
+    (not a restart loop)."""
     if config.api.tls and config.node.role != "worker":
+        from nodeos.api.authz import check_policy
         from nodeos.api.tls import check_files
 
         check_files(config)
+        check_policy(config)
 
 
 def _fail(exc: ConfigError) -> int:

@@ -75,7 +75,7 @@ def test_kubectl_gets_and_creates_with_the_admin_certificate(master, tmp_path):
 
 
 def test_a_token_kubeconfig_works_and_its_token_is_stored_hashed(master, tmp_path):
-    config = kubeconfig(master, tmp_path / "token", "--user", "robot", "--token")
+    config = kubeconfig(master, tmp_path / "token", "--user", "robot", "--group", "system:masters", "--token")
     token = yaml.safe_load(config.read_text())["users"][0]["user"]["token"]
     assert token not in (master.workdir / "data" / "tokens").read_text()
     assert "default" in run_kubectl(config, tmp_path / "cache", "get", "namespaces", context=master.log()).stdout

@@ -75,6 +75,8 @@ async def test_tokens_from_the_hashed_file(tmp_path):
     port = free_port()
     config = _config(tmp_path, port)
     tmp_path.mkdir(exist_ok=True)
+    # authenticated is not authorized: the policy lets them read (nodeos.api.authz)
+    (tmp_path / "policy.toml").write_text('[[bind]]\nrole = "view"\nusers = ["bob"]\ngroups = ["dev"]\n')
     token = add_token(token_path(config), "alice", ("dev",), "u-1")
     assert token not in token_path(config).read_text()  # hashed at rest
     async with _serving(config):

@@ -14,6 +14,7 @@ from typing import Any
 from nodeos.api import openapi
 from nodeos.api.auth import INSECURE_USER, Authenticator, User
 from nodeos.api.auth.authenticator import PEER_CERT
+from nodeos.api.authz import Authorizer
 from nodeos.api.http import discovery
 from nodeos.api.http.join import JOIN_PATH, JoinHandler
 from nodeos.api.http.metrics import PREFIX as METRICS_PREFIX
@@ -33,9 +34,10 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
 class ApiApp:
     def __init__(self, registry: Registry, agent_token: str | None = None,
-                 authenticator: Authenticator | None = None,
+                 authenticator: Authenticator | None = None, authorizer: Authorizer | None = None,
                  join: JoinHandler | None = None) -> None:
         self.authenticator = authenticator  # for requests of the secure (TLS) listener
+        self.authorizer = authorizer  # None: every caller may do everything (the plain port's administrator)
         self.resources = ResourceHandlers(registry)
         self.pods = PodProxy(registry, agent_token)  # pods/log and pods/exec, forwarded to the node's agent
         self.nodes = NodeProxy(registry, agent_token)  # nodes/NAME/proxy/..., forwarded to the node's agent
@@ -46,13 +48,15 @@ class ApiApp:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
+        req = Request.from_scope(scope, receive) if scope["type"] == "http" else None
         try:
-            scope["nodeos.user"] = await self._authenticate(scope)
+            scope["nodeos.user"] = user = await self._authenticate(scope)
+            if self.authorizer is not None:  # a node's create is judged by the name in its body
+                await self.authorizer.authorize(scope, user, req.document if req is not None else None)
         except ApiError as exc:
             return await _refuse(scope, receive, send, exc)
-        if scope["type"] == "websocket":
+        if req is None:
             return await self._websocket(scope, receive, send)
-        req = Request.from_scope(scope, receive)
         started = False
 
         async def tracking_send(message: dict[str, Any]) -> None:
@@ -162,7 +166,7 @@ def _not_found(path: str) -> ApiError:
 
 
 async def _refuse(scope: dict[str, Any], receive: Receive, send: Send, error: ApiError) -> None:
-    """Answer ``error`` (a 401) before routing: as a Status, or as the refusal of a WebSocket handshake."""
+    """Answer ``error`` (a 401 or 403) before routing: as a Status, or as the refusal of a WebSocket handshake."""
     if scope["type"] != "websocket":
         return await send_error(send, error)
     await receive()  # websocket.connect
