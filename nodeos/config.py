@@ -19,6 +19,9 @@ a valid master node):
     insecure_listen = "127.0.0.1:8080" # plain HTTP without auth; absent = disabled
     server = "http://10.0.0.1:8080"    # a worker's master; it (or servers) is required for role "worker"
     servers = ["http://10.0.0.1:8080", "http://10.0.0.2:8080"]  # or several: a worker fails over between them
+    ca_file = "/var/lib/nodeos/pki/ca.crt"     # a worker's CA for https servers (default: the system's CAs)
+    cert_file = "/var/lib/nodeos/pki/node.crt" # its client certificate and key (nodeos join writes all three);
+    key_file = "/var/lib/nodeos/pki/node.key"  # read at start: a missing or unreadable file is one line
     [store]
     backend = "sqlite"                 # or "etcd": the objects in an etcd cluster, for several masters
     etcd_endpoints = ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]  # required for "etcd"; tried in turn
@@ -139,6 +142,11 @@ class ApiConfig:
     audit_log: Path | None = Path("audit.log")
     audit_log_max_mb: int = 100
     audit_log_keep: int = 3
+    # A worker's credentials for https ``servers`` (written by ``nodeos join``): the CA to verify them with
+    # (default: the system's CAs) and a client certificate with its key (CN system:node:<name>).
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.servers and self.server:
@@ -273,6 +281,9 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("audit_log", values.log_file, "audit.log"),
         _Key("audit_log_max_mb", values.megabytes, 100, int),
         _Key("audit_log_keep", values.count, 3, int),
+        _Key("ca_file", values.optional_path, ""),
+        _Key("cert_file", values.optional_path, ""),
+        _Key("key_file", values.optional_path, ""),
     )),
     "store": (StoreConfig, (
         _Key("backend", values.backend, "sqlite"),
@@ -367,6 +378,9 @@ def _check_api(api: ApiConfig) -> tuple[str, str] | None:
     if not api.tls and not api.listen.is_loopback:
         # Without TLS and authentication, anyone who can reach the port owns the cluster.
         return "listen", f'"{api.listen}" must be a loopback address until TLS is enabled'
+    if (api.cert_file is None) != (api.key_file is None):
+        given, missing = ("cert_file", "key_file") if api.key_file is None else ("key_file", "cert_file")
+        return missing, f"required with {given}: a client certificate and its key go together"
     if api.server and api.server not in api.servers:
         # Two lists of masters that disagree: which one the operator meant cannot be guessed.
         return "server", (f"{values.quote(api.server)} is not one of servers; give servers alone "
