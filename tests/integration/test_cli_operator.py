@@ -158,13 +158,14 @@ def test_cordon_drain_uncordon(run, cluster):
 
 
 def test_top_shows_requests_against_allocatable(run, cluster):
+    """These simulated workers serve no stats (no [agent] address): usage is unknown, requests are shown."""
     ok(run("apply", "-f", "-", input=deployment("sized", replicas=2)))
     ok(run("rollout", "status", "deploy/sized", "--timeout", "30"))
     lines = ok(run("top", "pod")).splitlines()
-    assert lines[0].split() == ["NAME", "CPU", "REQUESTS", "MEMORY", "REQUESTS"]
-    assert [line.split()[1:] for line in lines[1:]] == [["250m", "64Mi"]] * 2
+    assert lines[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)", "CPU-REQ", "MEM-REQ"]
+    assert [line.split()[1:] for line in lines[1:]] == [["<unknown>", "<unknown>", "250m", "64Mi"]] * 2
     nodes = ok(run("top", "node")).splitlines()
-    assert nodes[0].split()[:3] == ["NAME", "CPU", "REQUESTS"]
+    assert nodes[0].split()[:3] == ["NAME", "CPU(cores)", "CPU(%)"]
     assert sorted(line.split()[0] for line in nodes[1:]) == sorted(cluster.node_names)
     everywhere = ok(run("top", "pods", "-A")).splitlines()
     assert everywhere[0].startswith("NAMESPACE") and any(line.startswith(run.namespace) for line in everywhere)

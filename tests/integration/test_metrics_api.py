@@ -10,6 +10,8 @@ NodeMetrics and PodMetrics; a worker that stops is left out (kubectl shows
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import httpx
@@ -154,6 +156,30 @@ def test_pod_metrics_get_and_404(deployed):
     assert wrong.status_code == 405
 
 
+def nodeos_top(cluster: SimulatedCluster, *args: str) -> list[list[str]]:
+    result = subprocess.run([sys.executable, "-m", "nodeos", "--kubeconfig", str(cluster.master.kubeconfig()),
+                             "top", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [line.split() for line in result.stdout.splitlines()]
+
+
+def test_nodeos_top_shows_usage_next_to_requests(deployed):
+    nodes = nodeos_top(deployed, "nodes")
+    assert nodes[0] == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)", "CPU-REQ", "CPU-REQ(%)",
+                        "MEM-REQ", "MEM-REQ(%)", "PODS"]
+    rows = {row[0]: row for row in nodes[1:]}
+    assert sorted(rows) == ["worker-0", "worker-1", "worker-2"]
+    assert sum(int(row[9].split("/")[0]) for row in rows.values()) == 6
+    for row in rows.values():
+        pods = int(row[9].split("/")[0])
+        assert row[5] == f"{200 * pods}m"  # requests
+        assert int(row[1][:-1]) >= 50 + 41 * pods  # usage: the node's base and 20-80% of each pod's 200m
+    pods = nodeos_top(deployed, "pods", "-l", "app=web")
+    assert pods[0] == ["NAME", "CPU(cores)", "MEMORY(bytes)", "CPU-REQ", "MEM-REQ"] and len(pods) == 7
+    for row in pods[1:]:
+        assert row[3:] == ["200m", "128Mi"] and 41 <= int(row[1][:-1]) <= 162 and row[2].endswith("Mi")
+
+
 def test_a_stopped_node_is_unknown(deployed):
     """Last: stops a worker. kubectl top still answers, the dead node as <unknown>, its pods left out."""
     victim = deployed.workers[2]
@@ -167,4 +193,9 @@ def test_a_stopped_node_is_unknown(deployed):
     row = next(line.split() for line in out if line.startswith("worker-2"))
     assert row[1:] == ["<unknown>"] * 4
     pods = deployed.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods").json()["items"]
-    assert len(pods) < 6
+    on_victim = [p for p in deployed.get("/api/v1/namespaces/default/pods").json()["items"]
+                 if p["spec"].get("nodeName") == "worker-2"]
+    assert len(pods) == 6 - len(on_victim)
+    rows = {row[0]: row for row in nodeos_top(deployed, "nodes")[1:]}
+    assert rows["worker-2"][1:5] == ["<unknown>"] * 4 and rows["worker-2"][5].endswith("m")
+    assert rows["worker-0"][1] != "<unknown>"
