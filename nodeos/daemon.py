@@ -95,7 +95,8 @@ async def _client(server: str, component: str, servers: Sequence[str] = (),
                   config: Config | None = None) -> AsyncIterator[ApiClient]:
     """A client of ``server``, or of ``servers`` with failover between them.
 
-    The node's own secure port (``[api] tls``) takes the node's client certificate.
+    The node's own secure port (``[api] tls``) takes the node's client certificate; remote masters
+    take the credentials ``nodeos join`` wrote (nodeos.credentials).
     """
     from nodeos.client import ApiClient, Connection
 
@@ -104,6 +105,10 @@ async def _client(server: str, component: str, servers: Sequence[str] = (),
         from nodeos.api.tls import local_connection
 
         connection = await trio.to_thread.run_sync(local_connection, config)
+    elif config is not None and server != _local_server(config):
+        from nodeos.credentials import remote_connection
+
+        connection = remote_connection(config, server)  # a worker's masters: [api] ca_file, cert_file, key_file
     async with ApiClient(connection, servers=servers or None,
                          user_agent=f"nodeos-{component}") as api:
         yield api

@@ -174,7 +174,10 @@ def _run_daemon(config: Config, args: argparse.Namespace) -> int:
 
 def _check_tls(config: Config) -> None:
     """A master's unusable CA or serving files, or broken policy file, as one line before anything starts
-    (not a restart loop)."""
+    (not a restart loop); so are a worker's unreadable credential files."""
+    from nodeos.credentials import check_credentials
+
+    check_credentials(config)
     if config.api.tls and config.node.role != "worker":
         from nodeos.api.authz import check_policy
         from nodeos.api.tls import check_files
