@@ -4,7 +4,8 @@ Design note. CPU usage is a *rate*: runtimes and ``/proc`` only give
 cumulative CPU time, so a figure exists only between two samples of the same
 counter. ``StatsSampler`` therefore samples in the background (every
 ``PERIOD`` seconds; ``QUICK_PERIOD`` after a sample that met counters with no
-rate yet, so a new pod shows usage within seconds rather than a period) and
+rate yet, but never twice in a row, so a new pod shows usage within seconds
+rather than a period) and
 answers requests from its latest sample, never from a call to the runtime in
 the request's path. Memory is the working set, a level, as the kubelet
 reports it (what ``kubectl top`` shows).
@@ -177,13 +178,16 @@ class StatsSampler:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Sample until cancelled; started at once (the first figures come one sample later)."""
         task_status.started()
+        quick = False
         while True:
             incomplete = True
             try:
                 incomplete = await self.sample()
             except Exception as exc:  # a runtime in trouble: no fresh figures, and the next sample retries
                 log.warning("node %s: cannot read usage: %s", self.node_name, exc)
-            await trio.sleep(self.quick_period if incomplete else self.period)
+            # never two quick ones in a row: a crash-looping container, new at every sample, costs no more
+            quick = incomplete and not quick
+            await trio.sleep(self.quick_period if quick else self.period)
 
     async def sample(self) -> bool:
         """Take one sample; True if some counter has no rate yet (the next sample should come soon)."""

@@ -99,6 +99,23 @@ async def test_sampler_gives_rates_from_the_second_sample_on(autojump_clock):
         nursery.cancel_scope.cancel()
 
 
+async def test_sampler_never_samples_quickly_twice_in_a_row(autojump_clock):
+    """A container new at every sample (crash looping) must not have the node sampled every second."""
+    calls = 0
+
+    async def always_new() -> Sample:
+        nonlocal calls
+        calls += 1
+        return Sample(0, 0, (_counters("c", 0, key=f"run-{calls}"),))
+
+    sampler = StatsSampler("n1", always_new)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sampler.run)
+        await trio.sleep(22.5)  # samples at 0, 1 (quick), 11, 12 (quick), 22
+        assert calls == 5
+        nursery.cancel_scope.cancel()
+
+
 async def test_sampler_survives_a_failing_runtime(autojump_clock, caplog):
     collector = FakeCollector()
     sampler = StatsSampler("n1", collector.collect)
