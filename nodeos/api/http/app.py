@@ -7,6 +7,7 @@ traceback and answered as a 500 Status that carries no internals.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -54,6 +55,8 @@ class ApiApp:
             if self.authorizer is not None:  # a node's create is judged by the name in its body
                 await self.authorizer.authorize(scope, user, req.document if req is not None else None)
         except ApiError as exc:
+            if req is not None:
+                await _drain(req)
             return await _refuse(scope, receive, send, exc)
         if req is None:
             return await self._websocket(scope, receive, send)
@@ -163,6 +166,14 @@ async def _openapi(req: Request, path: str, send: Send) -> None:
 def _not_found(path: str) -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource",
                     {"causes": [{"reason": "UnexpectedServerResponse", "message": f"404 page not found: {path}"}]})
+
+
+async def _drain(req: Request) -> None:
+    """Read the body of a request refused before routing. Hypercorn 0.18's HTTP/2 (kubectl's protocol over
+    TLS) raises KeyError, taking the whole listener down, when body data arrives for a stream already
+    answered: a refused POST must not crash the API server."""
+    with contextlib.suppress(ApiError):
+        await req.body()
 
 
 async def _refuse(scope: dict[str, Any], receive: Receive, send: Send, error: ApiError) -> None:

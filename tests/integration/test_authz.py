@@ -1,0 +1,236 @@
+"""Authorization on a TLS master, driven by the real kubectl through ``nodeos kubeconfig`` and by node credentials.
+
+One daemon (role master, ``tls = true``) for the module; its policy file
+binds ``view`` to group ``dev``, ``edit`` to the token user ``erin`` and,
+in namespace ``team-a`` only, to ``tina``. The node checks use the client
+certificate a joined worker gets (``system:node:<name>`` in
+``system:nodes``) with httpx, a real TLS client.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nodeos.api.tls import client_certificate, pki_dir
+from nodeos.config import load
+from tests.daemon import Daemon
+from tests.kubectl import run_kubectl
+from tests.waiting import poll
+
+POLICY = '''[[bind]]
+role = "view"
+groups = ["dev"]
+
+[[bind]]
+role = "edit"
+users = ["erin"]
+
+[[bind]]
+role = "edit"
+users = ["tina"]
+namespaces = ["team-a"]
+'''
+
+
+def nodeos(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nodeos", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("authz-master")
+    (workdir / "data").mkdir(mode=0o700)
+    (workdir / "data" / "policy.toml").write_text(POLICY)
+    daemon = Daemon(workdir, role="master", name="authz-master", extra_config="tls = true\n")
+    daemon.start()
+    admin = httpx.Client(base_url=daemon.url)  # the insecure port: an administrator
+    for name in ("team-a", "team-b"):
+        admin.post("/api/v1/namespaces", json={"metadata": {"name": name}}).raise_for_status()
+    yield daemon
+    admin.close()
+    daemon.stop()
+
+
+def kubeconfig(master: Daemon, path: Path, *args: str) -> Path:
+    result = nodeos("kubeconfig", "--config", str(master.config_path), *args)
+    assert result.returncode == 0, result.stderr
+    path.write_text(result.stdout)
+    return path
+
+
+def kubectl(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run_kubectl(config, config.parent / f"cache-{config.name}", *args, check=check)
+
+
+def refused(config: Path, *args: str) -> str:
+    """kubectl's stderr for a command the server must refuse with 403 (exit 1)."""
+    result = kubectl(config, *args, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert " is forbidden: User " in result.stderr, result.stderr
+    return result.stderr.strip()
+
+
+def test_view_reads_but_cannot_create(master, tmp_path):
+    config = kubeconfig(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
+    assert "No resources found" in kubectl(config, "get", "pods").stderr
+    kubectl(config, "get", "nodes,namespaces,services", "-A")
+    assert refused(config, "run", "x", "--image=busybox") == (
+        'Error from server (Forbidden): pods is forbidden: User "alice" cannot create resource "pods" '
+        'in API group "" in the namespace "default"')
+    assert refused(config, "create", "deployment", "web", "--image=busybox", "-n", "team-a") == (
+        'error: failed to create deployment: deployments.apps is forbidden: User "alice" cannot create resource '
+        '"deployments" in API group "apps" in the namespace "team-a"')
+    # refused before its body was read: over HTTP/2 that once took the listener down (hypercorn 0.18)
+    assert "crashed" not in master.log()
+
+
+def test_edit_creates_pods_but_not_quotas_and_admin_can(master, tmp_path):
+    erin = kubeconfig(master, tmp_path / "erin", "--user", "erin", "--token")
+    kubectl(erin, "run", "by-erin", "--image=busybox")
+    kubectl(erin, "delete", "pod", "by-erin", "--wait=false")
+    assert refused(erin, "create", "quota", "q", "--hard=pods=5") == (
+        'error: failed to create quota: resourcequotas is forbidden: User "erin" cannot create resource '
+        '"resourcequotas" in API group "" in the namespace "default"')
+    assert refused(erin, "label", "namespace", "team-a", "x=y") == (  # a namespace object is "in" itself
+        'Error from server (Forbidden): namespaces "team-a" is forbidden: User "erin" cannot patch resource '
+        '"namespaces" in API group "" in the namespace "team-a"')
+    admin = kubeconfig(master, tmp_path / "admin")
+    kubectl(admin, "create", "quota", "q", "--hard=pods=5", "-n", "team-b")
+
+
+def test_a_binding_limited_to_a_namespace(master, tmp_path):
+    tina = kubeconfig(master, tmp_path / "tina", "--user", "tina", "--token")
+    kubectl(tina, "run", "by-tina", "--image=busybox", "-n", "team-a")
+    assert "by-tina" in kubectl(tina, "get", "pods", "-n", "team-a").stdout
+    assert refused(tina, "run", "by-tina", "--image=busybox", "-n", "team-b") == (
+        'Error from server (Forbidden): pods is forbidden: User "tina" cannot create resource "pods" '
+        'in API group "" in the namespace "team-b"')
+    assert refused(tina, "get", "pods", "-A") == (
+        'Error from server (Forbidden): pods is forbidden: User "tina" cannot list resource "pods" '
+        'in API group "" at the cluster scope')
+
+
+def test_exec_is_a_create_refused_on_the_websocket(master, tmp_path):
+    admin = kubeconfig(master, tmp_path / "admin")
+    kubectl(admin, "run", "exec-me", "--image=busybox", "-n", "team-b")
+    alice = kubeconfig(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
+    result = kubectl(alice, "exec", "exec-me", "-n", "team-b", "--", "true", check=False)
+    assert result.returncode == 1
+    assert ('pods "exec-me" is forbidden: User "alice" cannot create resource "pods/exec" in API group "" '
+            'in the namespace "team-b"') in result.stderr, result.stderr
+
+
+def test_a_policy_edited_while_serving_takes_effect_without_restart(master, tmp_path):
+    policy = master.workdir / "data" / "policy.toml"
+    config = kubeconfig(master, tmp_path / "late", "--user", "late")
+    refused(config, "get", "pods", "-n", "team-b")
+    policy.write_text(POLICY + '\n[[bind]]\nrole = "view"\nusers = ["late"]\nnamespaces = ["team-b"]\n')
+    poll(lambda: kubectl(config, "get", "pods", "-n", "team-b", check=False).returncode == 0, 10,
+         "the new binding to take effect", master.log)
+    policy.write_text(POLICY + '\n[[bind]]\nrole = "viewer"\n')  # broken: the last good policy stays
+
+
+    def still_allowed_and_logged() -> bool:
+        assert kubectl(config, "get", "pods", "-n", "team-b", check=False).returncode == 0
+        return "keeping the policy read before" in master.log()
+
+    poll(still_allowed_and_logged, 10, "the broken policy to be logged", master.log)
+    assert f"{policy}:15: bind #4 role: 'viewer' is not a role" in master.log()
+    policy.write_text(POLICY)
+    poll(lambda: kubectl(config, "get", "pods", "-n", "team-b", check=False).returncode == 1, 10,
+         "the binding's removal to take effect", master.log)
+
+
+def test_a_broken_policy_stops_the_start_with_one_line(tmp_path):
+    daemon = Daemon(tmp_path / "broken", role="master", name="broken", extra_config="tls = true\n")
+    daemon.write_config()
+    policy = tmp_path / "broken" / "data" / "policy.toml"
+    policy.parent.mkdir()
+    policy.write_text('[[bind]]\nrole = "view"\nusers = ["a"]\nnamespace = ["x"]\n')
+    result = nodeos("daemon", "--config", str(daemon.config_path))
+    assert result.returncode == 2
+    assert result.stderr == (f"error: {policy}:4: bind #1 namespace: unknown key; "
+                             "a binding has role, users, groups, namespaces\n")
+
+
+# -- node restriction ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def node_a(master, tmp_path_factory):
+    """httpx as node a (its client certificate), with nodes a and b and a pod bound to each."""
+    config = load(master.config_path)
+    pair = client_certificate(config, "node-a", "system:node:a", ("system:nodes",))
+    admin = httpx.Client(base_url=master.url)
+    for node in ("a", "b"):
+        admin.post("/api/v1/nodes", json={"metadata": {"name": node}}).raise_for_status()
+        admin.post("/api/v1/namespaces/team-b/pods", json={
+            "metadata": {"name": f"on-{node}"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}}).raise_for_status()
+    tls = ssl.create_default_context(cafile=str(pki_dir(config) / "ca.crt"))
+    tls.load_cert_chain(str(pair.cert_path), str(pair.key_path))
+    client = httpx.Client(base_url=f"https://127.0.0.1:{master.port}", verify=tls)
+    yield client
+    client.close()
+    admin.close()
+
+
+MERGE = {"Content-Type": "application/merge-patch+json"}
+STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json"}
+
+
+def forbidden(response: httpx.Response) -> str:
+    assert response.status_code == 403, response.text
+    status = response.json()
+    assert status["reason"] == "Forbidden"
+    return status["message"]
+
+
+def test_a_node_writes_its_own_node_and_lease(node_a):
+    status = {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}
+    assert node_a.patch("/api/v1/nodes/a/status", content=json.dumps(status), headers=STRATEGIC).status_code == 200
+    assert node_a.patch("/api/v1/nodes/a", content='{"metadata":{"labels":{"x":"y"}}}', headers=MERGE).is_success
+    leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    created = node_a.post(leases, json={"metadata": {"name": "a"}, "spec": {"holderIdentity": "a"}})
+    assert created.status_code == 201, created.text
+    lease = created.json()
+    lease["spec"]["leaseDurationSeconds"] = 40
+    assert node_a.put(f"{leases}/a", json=lease).status_code == 200
+    assert node_a.get("/api/v1/pods", params={"fieldSelector": "spec.nodeName=a"}).json()["items"][0][
+        "metadata"]["name"] == "on-a"
+    pod_status = {"status": {"phase": "Running"}}
+    assert node_a.patch("/api/v1/namespaces/team-b/pods/on-a/status", content=json.dumps(pod_status),
+                        headers=MERGE).status_code == 200
+    assert node_a.get("/api/v1/nodes").status_code == 200  # the overlay reads every node
+    assert node_a.get("/api/v1/services", params={"watch": "true", "timeoutSeconds": "1"}).status_code == 200
+
+
+def test_a_node_cannot_touch_another_node_or_its_pods(node_a):
+    assert forbidden(node_a.patch("/api/v1/nodes/b/status", content="{}", headers=STRATEGIC)) == (
+        'nodes "b" is forbidden: User "system:node:a" cannot patch resource "nodes/status" in API group "" '
+        "at the cluster scope: node 'a' cannot modify node 'b'")
+    assert forbidden(node_a.put("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/b",
+                                json={"metadata": {"name": "b"}})).endswith(
+        "can only access node lease with the same name as the requesting node in kube-node-lease")
+    assert forbidden(node_a.patch("/api/v1/namespaces/team-b/pods/on-b/status", content="{}",
+                                  headers=MERGE)).endswith("no relationship found between node 'a' and this object")
+    assert forbidden(node_a.delete("/api/v1/namespaces/team-b/pods/on-b")).startswith('pods "on-b" is forbidden')
+    assert forbidden(node_a.get("/api/v1/pods")) == (
+        'pods is forbidden: User "system:node:a" cannot list resource "pods" in API group "" at the cluster scope: '
+        "can only list/watch pods with spec.nodeName field selector")
+    assert forbidden(node_a.get("/api/v1/pods", params={"fieldSelector": "spec.nodeName=b"}))
+    assert forbidden(node_a.post("/api/v1/namespaces/team-b/services", json={
+        "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})) == (
+        'services is forbidden: User "system:node:a" cannot create resource "services" in API group "" '
+        'in the namespace "team-b"')
+    assert forbidden(node_a.post("/api/v1/nodes", json={"metadata": {"name": "c"}})).endswith(
+        "node 'a' cannot create node 'c'")
+    assert forbidden(node_a.delete("/api/v1/nodes/a"))
+    assert forbidden(node_a.get("/apis/apps/v1/deployments"))
