@@ -234,3 +234,31 @@ def test_a_node_cannot_touch_another_node_or_its_pods(node_a):
         "node 'a' cannot create node 'c'")
     assert forbidden(node_a.delete("/api/v1/nodes/a"))
     assert forbidden(node_a.get("/apis/apps/v1/deployments"))
+
+
+def test_a_worker_with_a_node_certificate_runs_its_pods(master, tmp_path):
+    """The node components' real calls pass the node restriction: a simulated worker as system:node:w1
+    registers, heartbeats and runs the pod bound to it, with no 403 in its log."""
+    config = load(master.config_path)
+    pair = client_certificate(config, "node-w1", "system:node:w1", ("system:nodes",))
+    worker = Daemon(tmp_path / "w1", role="worker", name="w1", server=f"https://127.0.0.1:{master.port}",
+                    extra_config=f'ca_file = "{pki_dir(config) / "ca.crt"}"\ncert_file = "{pair.cert_path}"\n'
+                                 f'key_file = "{pair.key_path}"\n[agent]\nruntime = "simulated"\n')
+    admin = httpx.Client(base_url=master.url)
+    try:
+        worker.launch()
+        poll(lambda: admin.get("/api/v1/nodes/w1").is_success, 20, "node w1 registered", worker.log)
+        admin.post("/api/v1/namespaces/team-b/pods", json={
+            "metadata": {"name": "on-w1"},
+            "spec": {"nodeName": "w1", "containers": [{"name": "c", "image": "busybox"}]}}).raise_for_status()
+        poll(lambda: admin.get("/api/v1/namespaces/team-b/pods/on-w1").json()["status"].get("phase") == "Running",
+             20, "the pod bound to w1 running", worker.log)
+        lease = admin.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/w1")
+        assert lease.json()["spec"]["holderIdentity"] == "w1"
+        admin.delete("/api/v1/namespaces/team-b/pods/on-w1").raise_for_status()
+        poll(lambda: admin.get("/api/v1/namespaces/team-b/pods/on-w1").status_code == 404, 20,
+             "the agent to finish the pod's deletion", worker.log)
+        assert "forbidden" not in worker.log().lower(), worker.log()
+    finally:
+        worker.stop()
+        admin.close()
