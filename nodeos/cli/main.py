@@ -25,12 +25,14 @@ from nodeos.cli import (
     events,
     execute,
     get,
+    join,
     kubeconfig,
     logs,
     rollout,
     sandbox,
     scale,
     store,
+    token,
     top,
     version,
 )
@@ -42,7 +44,7 @@ try:  # the daemon verbs live in their own module, which the client commands do 
 except ImportError:  # pragma: no cover - only when the daemon is not installed
     daemon = None  # type: ignore[assignment]
 
-VERBS = (get, describe, apply, create, delete, dashboard, store, etcd, doctor, sandbox, kubeconfig,
+VERBS = (get, describe, apply, create, delete, dashboard, store, etcd, doctor, sandbox, kubeconfig, token, join,
          logs, execute, scale, rollout, cordon, top, events, version, completion)
 
 
