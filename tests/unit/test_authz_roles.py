@@ -47,6 +47,9 @@ def test_admin_may_do_everything(method, path):
     ("POST", "/api/v1/namespaces", False),
     ("DELETE", "/api/v1/namespaces/default", False),
     ("GET", "/foo", False),
+    ("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", True),
+    ("GET", "/apis/metrics.k8s.io/v1beta1/nodes", True),
+    ("GET", "/api/v1/nodes/a/proxy/stats/summary", False),
 ])
 def test_edit(method, path, allowed):
     assert allows("edit", method, path) == allowed
@@ -63,6 +66,8 @@ def test_edit(method, path, allowed):
     ("GET", "/api/v1/namespaces/default/pods/x/exec", False),
     ("DELETE", "/api/v1/namespaces/default/pods/x", False),
     ("PATCH", "/api/v1/nodes/a", False),
+    ("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", True),
+    ("GET", "/api/v1/nodes/a/proxy/stats/summary", False),
 ])
 def test_view(method, path, allowed):
     assert allows("view", method, path) == allowed

@@ -6,9 +6,9 @@ Kubernetes' user-facing ClusterRoles, simplified to what nodeos serves:
 - ``edit``: every verb on the namespaced resources, except writes of
   ResourceQuotas and LimitRanges (the operator's limits on the namespace,
   which its users must not lift) and of what the control plane and the nodes
-  report (``*/status``, bindings of pods to nodes); reads of namespaces and
-  nodes.
-- ``view``: get, list and watch of everything but secrets; no exec (a create).
+  report (``*/status``, bindings of pods to nodes); reads of namespaces,
+  nodes and their usage (metrics.k8s.io, for ``kubectl top``).
+- ``view``: get, list and watch of everything but secrets and the node proxy; no exec (a create).
 
 The ``node`` role is not a table: what a node may touch depends on the
 object (its own Node, pods bound to it), see ``nodeos.api.authz.node``.
@@ -29,7 +29,10 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 DISCOVERY_PATHS = ("/api", "/apis", "/openapi", "/version")
 # Set by the operator only: an editor of a namespace must not raise its own quota.
 OPERATOR_LIMITS = frozenset({("", "resourcequotas"), ("", "limitranges")})
-SECRETS = frozenset({("", "secrets")})
+# Secrets, and the node proxy (the agents' own API, with the API server's credential): admin only, as in
+# Kubernetes, where neither view nor edit has nodes/proxy.
+NOT_VIEWED = frozenset({("", "secrets"), ("", "nodes/proxy")})
+METRICS = frozenset({("metrics.k8s.io", "pods"), ("metrics.k8s.io", "nodes")})  # kubectl top
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,14 @@ class Rule:
 
     verbs: frozenset[str]  # ANY among them: every verb
     resources: frozenset[tuple[str, str]] | None = None  # None: every resource
-    excluded: frozenset[tuple[str, str]] = frozenset()  # group, plural: the resource and its subresources
+    # (group, "plural"): the resource and its subresources; (group, "plural/sub"): that subresource
+    excluded: frozenset[tuple[str, str]] = frozenset()
 
     def allows(self, attrs: Attributes) -> bool:
         if not attrs.resource_request or not _verb_in(attrs.verb, self.verbs):
             return False
-        if (attrs.api_group, attrs.resource) in self.excluded:
+        group = attrs.api_group
+        if (group, attrs.resource) in self.excluded or (group, attrs.full_resource) in self.excluded:
             return False
         return self.resources is None or (attrs.api_group, attrs.full_resource) in self.resources
 
@@ -92,9 +97,10 @@ ROLES: dict[str, tuple[Rule | PathRule, ...]] = {
     "edit": (
         Rule(EVERY_VERB, NAMESPACED - REPORTED, excluded=OPERATOR_LIMITS),
         Rule(READ, NAMESPACED),
-        Rule(READ, frozenset({("", "namespaces"), ("", "namespaces/status"), ("", "nodes"), ("", "nodes/status")})),
+        Rule(READ, frozenset({("", "namespaces"), ("", "namespaces/status"), ("", "nodes"), ("", "nodes/status"),
+                              *METRICS})),
     ),
-    "view": (Rule(READ, excluded=SECRETS),),
+    "view": (Rule(READ, excluded=NOT_VIEWED),),
 }
 BINDABLE = tuple(ROLES)  # the roles a policy file may bind (node is given by the node's credential)
 # What every authenticated user may read, whatever their bindings.
