@@ -262,3 +262,15 @@ def test_a_worker_with_a_node_certificate_runs_its_pods(master, tmp_path):
     finally:
         worker.stop()
         admin.close()
+
+
+def test_kubectl_auth_can_i(master, tmp_path):
+    alice = kubeconfig(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
+    assert kubectl(alice, "auth", "can-i", "list", "pods").stdout.strip() == "yes"
+    result = kubectl(alice, "auth", "can-i", "create", "pods", check=False)
+    assert (result.returncode, result.stdout.strip()) == (1, "no")
+    tina = kubeconfig(master, tmp_path / "tina", "--user", "tina", "--token")
+    assert kubectl(tina, "auth", "can-i", "create", "deployments.apps", "-n", "team-a").stdout.strip() == "yes"
+    assert kubectl(tina, "auth", "can-i", "create", "pods", "-n", "team-b", check=False).stdout.strip() == "no"
+    admin = kubeconfig(master, tmp_path / "admin")
+    assert kubectl(admin, "auth", "can-i", "*", "*").stdout.strip() == "yes"

@@ -103,8 +103,9 @@ ROLES: dict[str, tuple[Rule | PathRule, ...]] = {
     "view": (Rule(READ, excluded=NOT_VIEWED),),
 }
 BINDABLE = tuple(ROLES)  # the roles a policy file may bind (node is given by the node's credential)
-# What every authenticated user may read, whatever their bindings.
-AUTHENTICATED = (HEALTH, DISCOVERY)
+# What every authenticated user may do, whatever their bindings: read discovery, ask "may I?".
+ASK = Rule(frozenset({"create"}), frozenset({("authorization.k8s.io", "selfsubjectaccessreviews")}))
+AUTHENTICATED = (HEALTH, DISCOVERY, ASK)
 
 
 def role_allows(role: str, attrs: Attributes) -> bool:

@@ -16,6 +16,7 @@ from nodeos.api import openapi
 from nodeos.api.auth import INSECURE_USER, Authenticator, User
 from nodeos.api.auth.authenticator import PEER_CERT
 from nodeos.api.authz import Authorizer
+from nodeos.api.authz.review import REVIEW_PATH, review
 from nodeos.api.http import discovery
 from nodeos.api.http.join import JOIN_PATH, JoinHandler
 from nodeos.api.http.metrics import PREFIX as METRICS_PREFIX
@@ -101,6 +102,10 @@ class ApiApp:
                                     "text/plain; charset=utf-8")
         if path == JOIN_PATH and self.join is not None:
             return await self.join.handle(req, req.user, send)
+        if path == REVIEW_PATH:  # kubectl auth can-i
+            if req.method != "POST":
+                raise ApiError.method_not_allowed()
+            return await send_json(send, 201, await review(self.authorizer, req.user, await req.document()))
         if path.startswith("/openapi/"):
             return await _openapi(req, path, send)
         static = _static_document(path)

@@ -1,5 +1,5 @@
 """Messages of the API groups besides core: apps/v1 workloads, coordination.k8s.io/v1 Lease,
-autoscaling/v1 Scale, policy/v1 Eviction."""
+autoscaling/v1 Scale, policy/v1 Eviction, authorization.k8s.io/v1 SelfSubjectAccessReview."""
 
 from __future__ import annotations
 
@@ -97,4 +97,14 @@ AUTOSCALING_V1: dict[str, dict[int, Field]] = {
 POLICY_V1: dict[str, dict[int, Field]] = {
     # kubectl drain's request to evict a pod (pods/NAME/eviction)
     "Eviction": {**_OBJECT, 2: message("deleteOptions", "DeleteOptions")},
+}
+
+AUTHORIZATION_V1: dict[str, dict[int, Field]] = {
+    # kubectl auth can-i's question (nodeos.api.authz.review); the selectors of 1.31+ are not read
+    "SelfSubjectAccessReview": {**_OBJECT, 2: message("spec", "SelfSubjectAccessReviewSpec")},
+    "SelfSubjectAccessReviewSpec": {1: message("resourceAttributes", "ResourceAttributes"),
+                                    2: message("nonResourceAttributes", "NonResourceAttributes")},
+    "ResourceAttributes": {1: string("namespace"), 2: string("verb"), 3: string("group"), 4: string("version"),
+                           5: string("resource"), 6: string("subresource"), 7: string("name")},
+    "NonResourceAttributes": {1: string("path"), 2: string("verb")},
 }
