@@ -24,20 +24,22 @@ from nodeos.api.clusterinfo import ca_from_kubeconfig, ca_hash
 from nodeos.api.server import serve_api
 from nodeos.api.tls import pki_dir
 from nodeos.config import default_config
+from nodeos.pki import ensure_ca
 from tests.daemon import free_port
+from tests.etcd_fixtures import etcd_single  # noqa: F401  (fixture)
 
 INFO = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
 
 
-def _config(data_dir: Path, port: int, insecure: int):
-    return default_config(node={"name": "join-master", "data_dir": data_dir},
+def _config(data_dir: Path, port: int, insecure: int, store: dict | None = None):
+    return default_config(node={"name": "join-master", "data_dir": data_dir}, store=store or {},
                           api={"listen": f"127.0.0.1:{port}", "tls": True, "insecure_listen": f"127.0.0.1:{insecure}"})
 
 
 @asynccontextmanager
-async def _master(tmp_path: Path):
+async def _master(tmp_path: Path, store: dict | None = None):
     port, insecure = free_port(), free_port()
-    config = _config(tmp_path, port, insecure)
+    config = _config(tmp_path, port, insecure, store)
     async with trio.open_nursery() as nursery:
         await nursery.start(serve_api, config)
         yield config, f"https://127.0.0.1:{port}", f"http://127.0.0.1:{insecure}"
@@ -156,3 +158,29 @@ async def test_only_bootstrap_users_may_join(tmp_path):
         async with httpx.AsyncClient(verify=_ctx(config)) as client:
             anonymous = await client.post(f"{url}/nodeos/v1/join", json={"nodeName": "w1", "csr": _csr()})
         assert anonymous.status_code == 401
+
+
+async def test_two_masters_on_etcd_share_the_tokens(tmp_path, etcd_single):  # noqa: F811
+    """The token's state is in the store: made through one master, spent through the other, once."""
+    store = {"backend": "etcd", "etcd_endpoints": etcd_single.endpoints, "etcd_prefix": "/join-two-masters"}
+    ensure_ca(tmp_path / "a" / "pki")
+    (tmp_path / "b" / "pki").mkdir(parents=True)
+    for name in ("ca.crt", "ca.key"):  # one cluster, one CA (nodeos etcd join copies it the same way)
+        (tmp_path / "b" / "pki" / name).write_bytes((tmp_path / "a" / "pki" / name).read_bytes())
+    async with _master(tmp_path / "a", store) as (config_a, url_a, admin_a), \
+            _master(tmp_path / "b", store) as (_, url_b, _):
+        ctx = _ctx(config_a)
+        token = await _token(admin_a)
+        assert (await _join(url_b, ctx, token, "via-b")).status_code == 200
+        assert (await _join(url_a, ctx, token, "via-a")).status_code == 401
+        racing = await _token(admin_a)
+        codes: list[int] = []
+
+        async def join(url: str, name: str) -> None:
+            codes.append((await _join(url, ctx, racing, name)).status_code)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(3):
+                nursery.start_soon(join, url_a, f"a-{i}")
+                nursery.start_soon(join, url_b, f"b-{i}")
+        assert sorted(codes) == [200, 401, 401, 401, 401, 401]
