@@ -238,8 +238,16 @@ async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any)
 
 
 def _reason(exc: BaseException) -> str:
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    """The innermost cause, said plainly: "Connection refused", not "all attempts ... failed (1 sub-exception)"."""
+    while True:
+        if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        elif exc.__cause__ is not None or exc.__context__ is not None:
+            exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        else:
+            break
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     text = str(exc) or type(exc).__name__
     return text.split("] ", 1)[-1] if text.startswith("[") else text
 
