@@ -120,6 +120,8 @@ class PackageHost:
                 self.run("sh", "-c", "podman pod rm -af -t 0; podman rm -af -t 0", check=False, timeout=120)
             self.init.kill()
             self.init.wait(timeout=10)
+        if self.init is not None and self.init.stderr is not None:
+            self.init.stderr.close()
 
 
 def _env() -> list[str]:
