@@ -90,6 +90,10 @@ async def test_cluster_info_is_readable_anonymously_and_names_the_ca(tmp_path):
 async def test_a_token_joins_once_and_the_server_names_the_node(tmp_path):
     async with _master(tmp_path) as (config, url, admin):
         token = await _token(admin)
+        async with httpx.AsyncClient(verify=_ctx(config)) as client:  # the token is good for the join alone
+            secrets = await client.get(f"{url}/api/v1/namespaces/kube-system/secrets",
+                                       headers={"Authorization": f"Bearer {token}"})
+        assert secrets.status_code == 403, secrets.text
         response = await _join(url, _ctx(config), token)
         assert response.status_code == 200, response.text
         answer = response.json()
