@@ -40,6 +40,7 @@ CONTROLLERS: tuple[str, ...] = (
     "garbagecollector",
     "eventttl",
     "resourcequota",
+    "tokencleaner",
 )
 
 # The event source ("component") each controller reports as, after Kubernetes' names.
@@ -54,6 +55,7 @@ COMPONENTS: dict[str, str] = {
     "garbagecollector": "garbage-collector-controller",
     "eventttl": "event-ttl-controller",
     "resourcequota": "resourcequota-controller",
+    "tokencleaner": "token-cleaner",
 }
 
 

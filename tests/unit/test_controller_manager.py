@@ -69,5 +69,5 @@ def test_the_controller_list_is_issue_3s():
         assert callable(manager._import(name).build)
     assert set(manager.CONTROLLERS) == {"replicaset", "replicationcontroller", "deployment", "daemonset",
                                         "endpoints", "nodeipam", "nodelifecycle", "garbagecollector", "eventttl",
-                                        "resourcequota"}
+                                        "resourcequota", "tokencleaner"}
     assert set(manager.COMPONENTS) == set(manager.CONTROLLERS)
