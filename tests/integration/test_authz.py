@@ -274,3 +274,22 @@ def test_kubectl_auth_can_i(master, tmp_path):
     assert kubectl(tina, "auth", "can-i", "create", "pods", "-n", "team-b", check=False).stdout.strip() == "no"
     admin = kubeconfig(master, tmp_path / "admin")
     assert kubectl(admin, "auth", "can-i", "*", "*").stdout.strip() == "yes"
+
+
+def test_answers_before_the_body_is_read_keep_the_listener_up(master, tmp_path):
+    """kubectl speaks HTTP/2 over TLS; hypercorn 0.18 crashed the listener when body data came for a stream
+    already answered. A refused, unroutable or too large POST now has its body drained first."""
+    admin, alice = kubeconfig(master, tmp_path / "admin"), kubeconfig(master, tmp_path / "a", "--user", "alice")
+    body = tmp_path / "body.json"
+    body.write_text('{"metadata": {"name": "x"}}' + " " * 300_000)
+    answers = {
+        (alice, "/api/v1/namespaces/default/pods"): "(Forbidden)",
+        (admin, "/api/v1/namespaces/default/widgets"): "(NotFound)",
+    }
+    for (config, path), error in answers.items():
+        result = kubectl(config, "create", "--raw", path, "-f", str(body), check=False)
+        assert result.returncode == 1 and error in result.stderr, result.stderr
+    body.write_text('{"metadata": {"name": "x"}}' + " " * 4_000_000)
+    result = kubectl(admin, "create", "--raw", "/api/v1/namespaces/default/pods", "-f", str(body), check=False)
+    assert "(RequestEntityTooLarge)" in result.stderr, result.stderr
+    assert "crashed" not in master.log(), master.log()

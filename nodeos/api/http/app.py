@@ -7,7 +7,6 @@ traceback and answered as a 500 Status that carries no internals.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from typing import Any
@@ -50,14 +49,15 @@ class ApiApp:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
-        req = Request.from_scope(scope, receive) if scope["type"] == "http" else None
+        body = _RequestBody(receive)
+        req = Request.from_scope(scope, body.receive) if scope["type"] == "http" else None
         try:
             scope["nodeos.user"] = user = await self._authenticate(scope)
             if self.authorizer is not None:  # a node's create is judged by the name in its body
                 await self.authorizer.authorize(scope, user, req.document if req is not None else None)
         except ApiError as exc:
             if req is not None:
-                await _drain(req)
+                await body.drain()
             return await _refuse(scope, receive, send, exc)
         if req is None:
             return await self._websocket(scope, receive, send)
@@ -72,10 +72,12 @@ class ApiApp:
             await self._route(req, tracking_send)
         except ApiError as exc:
             if not started:
+                await body.drain()
                 await send_error(send, exc)
         except Exception:
             log.exception("%s %s failed", req.method, req.path)
             if not started:
+                await body.drain()
                 await send_error(send, ApiError.internal("the server could not handle this request; "
                                                          "see its log"))
 
@@ -173,12 +175,28 @@ def _not_found(path: str) -> ApiError:
                     {"causes": [{"reason": "UnexpectedServerResponse", "message": f"404 page not found: {path}"}]})
 
 
-async def _drain(req: Request) -> None:
-    """Read the body of a request refused before routing. Hypercorn 0.18's HTTP/2 (kubectl's protocol over
-    TLS) raises KeyError, taking the whole listener down, when body data arrives for a stream already
-    answered: a refused POST must not crash the API server."""
-    with contextlib.suppress(ApiError):
-        await req.body()
+class _RequestBody:
+    """Whether the request's body has been received to its end, so that an error answered early drains the rest.
+
+    Hypercorn 0.18's HTTP/2 (kubectl's protocol over TLS) raises KeyError,
+    taking the whole listener down, when body data arrives for a stream
+    already answered: a POST refused (401, 403) or failed (404, 413) before
+    its body was read must not crash the API server.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.done = False
+
+    async def receive(self) -> dict[str, Any]:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            self.done = True
+        return message
+
+    async def drain(self) -> None:
+        while not self.done:
+            await self.receive()  # discarded: nothing is kept
 
 
 async def _refuse(scope: dict[str, Any], receive: Receive, send: Send, error: ApiError) -> None:
