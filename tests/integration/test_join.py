@@ -10,6 +10,7 @@ as ``system:node:<name>`` with the certificate the join gave it.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
 import signal
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 from cryptography import x509
 
+from nodeos.cli.join import JoinPlan, Written, wait_ready
+from nodeos.cli.progress import Progress
 from tests.daemon import Daemon, node_is_ready
 from tests.waiting import poll
 
@@ -77,6 +81,13 @@ def test_a_token_joins_a_simulated_worker_that_runs_pods(master, tmp_path):
         # it logged in with that certificate: the audit log names the node's user on its writes
         audit = master.workdir / "data" / "audit.log"
         poll(lambda: "system:node:w1" in audit.read_text(), 10, "the audit log names system:node:w1")
+        # what `nodeos join` waits with under systemd: the node's own credential reads its Node as Ready
+        out = io.StringIO()
+        plan = JoinPlan(server, token, digest, "w1", worker / "nodeos.toml", worker / "data", "simulated", True, False)
+        pki = worker / "data" / "pki"
+        written = Written(worker / "nodeos.toml", pki / "ca.crt", pki / "node.crt", key, (server,))
+        trio.run(wait_ready, plan, written, Progress(out, tty=False))
+        assert out.getvalue().splitlines()[-1] == "node w1 is Ready"
         # a Deployment's pods are bound to it and Running
         admin.post("/apis/apps/v1/namespaces/default/deployments", json=_deployment("web", 2)).raise_for_status()
         poll(lambda: _running_on(admin, "app=web", "w1") == 2, 30, "2 pods Running on w1",
