@@ -37,7 +37,7 @@ METRICS = frozenset({("metrics.k8s.io", "pods"), ("metrics.k8s.io", "nodes")})  
 
 @dataclass(frozen=True)
 class Rule:
-    """Verbs on resources (``(group, "plural[/sub]")``, or ANY), like an RBAC PolicyRule."""
+    """Verbs on resources, named ``(group, "plural")`` or ``(group, "plural/sub")``, like an RBAC PolicyRule."""
 
     verbs: frozenset[str]  # ANY among them: every verb
     resources: frozenset[tuple[str, str]] | None = None  # None: every resource
