@@ -149,3 +149,11 @@ async def test_bindings_by_user_group_and_namespace(tmp_path):
     assert not await decide(authorizer, bob, "POST", "/api/v1/namespaces/team-b/pods")
     assert not await decide(authorizer, bob, "GET", "/api/v1/pods")  # across namespaces
     assert not await decide(authorizer, bob, "GET", "/api/v1/nodes")  # cluster-scoped
+
+
+def test_the_public_names():
+    """What the server and the CLI use is exported, and everything exported exists."""
+    import nodeos.api.authz as authz
+
+    assert all(hasattr(authz, name) for name in authz.__all__)
+    assert {"Authorizer", "check_policy", "policy_path", "review", "forbidden"} <= set(authz.__all__)
