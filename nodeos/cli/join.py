@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -53,7 +54,7 @@ from nodeos.cli.progress import Progress
 from nodeos.config import build, dump
 from nodeos.errors import ConfigError, NodeosError
 
-__all__ = ["JoinError", "JoinPlan", "parse_ca_hash", "register", "run"]
+__all__ = ["JoinError", "JoinPlan", "packaged_and_unchanged", "parse_ca_hash", "register", "run"]
 
 DEFAULT_CONFIG = Path("/etc/nodeos/nodeos.toml")
 DEFAULT_DATA_DIR = Path("/var/lib/nodeos")
@@ -62,6 +63,7 @@ INFO_PATH = f"/api/v1/namespaces/{NAMESPACE}/configmaps/{CLUSTER_INFO}"
 TIMEOUT = 15.0
 READY_TIMEOUT = 180.0
 UNIT = "nodeos.service"
+DPKG_STATUS = Path("/var/lib/dpkg/status")
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -148,11 +150,35 @@ def make_plan(args: argparse.Namespace) -> JoinPlan:
     except ValueError as exc:
         raise JoinError(f"--name: {exc}") from None
     config_path, data_dir = args.config.expanduser().absolute(), args.data_dir.expanduser().absolute()
-    if config_path.exists() and not args.force:
+    if config_path.exists() and not args.force and not packaged_and_unchanged(config_path):
         raise JoinError(f"{config_path} exists: this host has a config already; pass --force to replace it")
     for path in (config_path.parent, data_dir):
         _check_writable(path)
     return JoinPlan(server, token, digest, name, config_path, data_dir, args.runtime, args.start, args.force)
+
+
+def packaged_and_unchanged(path: Path, dpkg_status: Path = DPKG_STATUS) -> bool:
+    """Whether ``path`` is the deb's or rpm's example config, untouched: not the operator's, so join may replace it.
+
+    The packages install ``/etc/nodeos/nodeos.toml`` as a config file (the all-in-one example); a host that
+    joins right after the install must not need ``--force`` for a file no one wrote. Asked of the package
+    managers' own records: dpkg's conffile checksum, or ``rpm -V`` (which lists a changed file).
+    """
+    try:
+        digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+        status = dpkg_status.read_text(errors="replace") if dpkg_status.exists() else ""
+    except OSError:
+        return False
+    if re.search(rf"^ {re.escape(str(path))} {digest}(?: |$)", status, re.MULTILINE):
+        return True
+    if shutil.which("rpm") is None:
+        return False
+    owner = subprocess.run(["rpm", "-qf", str(path)], capture_output=True, text=True, check=False)
+    if owner.returncode != 0:
+        return False
+    verify = subprocess.run(["rpm", "-Vf", str(path)], capture_output=True, text=True, check=False)
+    return not any(line.split()[-1] == str(path) and "5" in line.split()[0] for line in verify.stdout.splitlines()
+                   if line.split())
 
 
 def _check_writable(path: Path) -> None:

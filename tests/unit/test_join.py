@@ -28,7 +28,7 @@ from nodeos.api.clusterinfo import ca_from_kubeconfig, ca_hash, cluster_info, ma
 from nodeos.api.http.join import check_csr
 from nodeos.api.kinds import by_plural
 from nodeos.api.model import default
-from nodeos.cli.join import JoinError, JoinPlan, make_plan, parse_ca_hash, worker_config
+from nodeos.cli.join import JoinError, JoinPlan, make_plan, packaged_and_unchanged, parse_ca_hash, worker_config
 from nodeos.config import default_config, parse
 from nodeos.credentials import check_credentials, remote_connection
 from nodeos.errors import ApiError, ConfigError
@@ -199,3 +199,17 @@ def test_credential_keys(tmp_path):
         check_credentials(crossed)
     plain = remote_connection(default_config(), "http://127.0.0.1:8080")
     assert plain.verify is True and plain.cert is None
+
+
+def test_the_packages_untouched_example_config_may_be_replaced(tmp_path):
+    config = tmp_path / "etc" / "nodeos.toml"
+    config.parent.mkdir()
+    config.write_text("# the example the deb installs\n")
+    digest = hashlib.md5(config.read_bytes(), usedforsecurity=False).hexdigest()
+    status = tmp_path / "status"
+    status.write_text(f"Package: nodeos\nStatus: install ok installed\nConffiles:\n {config} {digest}\n"
+                      f" /etc/nodeos/other.toml {'0' * 32}\n\n")
+    assert packaged_and_unchanged(config, status)
+    config.write_text("# edited by the operator\n")
+    assert not packaged_and_unchanged(config, status)
+    assert not packaged_and_unchanged(config, tmp_path / "no-dpkg")
