@@ -255,12 +255,25 @@ async def request_join(server: str, ca_pem: bytes, token: str, name: str, csr: s
 
 
 async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    server = url.split("/api/")[0].split("/nodeos/")[0]
     try:
         return await client.request(method, url, **kwargs)
     except httpx.ConnectError as exc:
-        raise JoinError(f"cannot reach {url.split('/api')[0].split('/nodeos')[0]}: {_reason(exc)}") from None
+        if _innermost(exc, ssl.SSLCertVerificationError) is not None:
+            raise JoinError(f"{server}: its certificate does not verify with the pinned CA for that address "
+                            f"({_reason(exc)}); use an address or name the master's certificate lists") from None
+        raise JoinError(f"cannot reach {server}: {_reason(exc)}") from None
     except httpx.HTTPError as exc:
         raise JoinError(f"{url}: {_reason(exc)}") from None
+
+
+def _innermost(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in ``exc``'s chain of causes."""
+    while exc is not None:
+        if isinstance(exc, kind):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _reason(exc: BaseException) -> str:

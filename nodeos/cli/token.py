@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 
@@ -104,7 +106,18 @@ async def create_token(args: argparse.Namespace, api: ApiClient) -> int:
     token = new_token()
     await api.create(SECRETS, token_secret(token, args.ttl, args.description), NAMESPACE)
     print(join_command(server, str(token), digest))
+    if _loopback(server):
+        print(f"note: {server} is this host's loopback: other hosts cannot join through it; set the master's "
+              "[api] listen to an address they reach (tls = true allows it)", file=sys.stderr)
     return 0
+
+
+def _loopback(server: str) -> bool:
+    host = urlsplit(server).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def join_command(server: str, token: str, digest: str) -> str:

@@ -52,6 +52,7 @@ def create_token(master: Daemon, *extra: str) -> tuple[str, str, str]:
     assert result.returncode == 0, result.stderr
     match = JOIN.match(result.stdout.strip())
     assert match, result.stdout
+    assert "is this host's loopback: other hosts cannot join through it" in result.stderr  # the master is on lo
     return match[1], match[2], match[3]
 
 

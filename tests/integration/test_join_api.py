@@ -188,3 +188,30 @@ async def test_two_masters_on_etcd_share_the_tokens(tmp_path, etcd_single):  # n
                 nursery.start_soon(join, url_a, f"a-{i}")
                 nursery.start_soon(join, url_b, f"b-{i}")
         assert sorted(codes) == [200, 401, 401, 401, 401, 401]
+
+
+async def test_the_join_trusts_only_the_pinned_ca(tmp_path):
+    """nodeos join's second step: a server whose certificate is not from the pinned CA gets no token."""
+    from nodeos.cli.join import JoinError, discover, make_csr, request_join
+
+    async with _master(tmp_path / "m") as (config, url, admin):
+        pem = (pki_dir(config) / "ca.crt").read_bytes()
+        assert await discover(url, ca_hash(pem)) == pem
+        other = ensure_ca(tmp_path / "other").cert_path.read_bytes()
+        token = await _token(admin)
+        with pytest.raises(JoinError, match=r"does not verify with the pinned CA .*certificate verify failed"):
+            await request_join(url, other, token, "w1", make_csr("w1")[1])
+        alias = next((name for name in ("runsc", "localhost.localdomain") if _resolves(name)), None)
+        if alias is not None:  # a name of this host that its certificate does not list
+            with pytest.raises(JoinError, match=r"does not verify with the pinned CA .*mismatch"):
+                await request_join(url.replace("127.0.0.1", alias), pem, token, "w1", make_csr("w1")[1])
+        assert (await _join(url, _ctx(config), token)).status_code == 200  # none of that reached the server
+
+
+def _resolves(name: str) -> bool:
+    import socket
+
+    try:
+        return socket.gethostbyname(name) == "127.0.0.1"
+    except OSError:
+        return False
