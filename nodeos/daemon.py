@@ -331,8 +331,8 @@ async def run_daemon(
     stop_timeout_seconds``. Reports started once every component has started,
     when it also tells systemd READY=1 through ``notifier``.
     """
+    await _prepare_data_dir(config)  # first: its error is then the only line the operator sees
     components = _components(config)
-    await _prepare_data_dir(config)
     notifier = notifier or Notifier()
     requests, received = trio.open_memory_channel[str](16)
     node = _Node(config, notifier)
@@ -593,12 +593,10 @@ def _with_etcd(config: Config, components: tuple[tuple[str, Component], ...]) ->
 
 
 async def _prepare_data_dir(config: Config) -> None:
-    # 0700: the store, and later keys and tokens, live here.
-    try:
-        await trio.Path(config.node.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{_source(config)}: [node] data_dir: cannot create "
-                          f"{config.node.data_dir}: {exc.strerror}") from None
+    """The data dir made (0700) and proved writable, with the audit log: else ConfigError, one line."""
+    from nodeos.preflight import prepare_data_dir
+
+    await trio.to_thread.run_sync(prepare_data_dir, config)
 
 
 def _source(config: Config) -> str:

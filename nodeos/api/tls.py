@@ -79,12 +79,20 @@ def check_files(config: Config) -> None:
 
     For the daemon's start: a bad file found only inside the API server
     would be a crash-and-restart loop instead of the operator's one line.
-    Absent files are fine: the first start makes them.
+    Absent files are fine: the first start makes them — except a CA gone
+    while a certificate it signed is still there: a new CA would silently
+    void every credential the old one issued (kubeconfigs, joined nodes).
     """
     directory = pki_dir(config)
+    if directory.exists() and not directory.is_dir():
+        raise PkiError(f"{directory}: not a directory (the cluster CA and the API's certificates go there)")
+    cert, key = directory / f"{SERVING_NAME}.crt", directory / f"{SERVING_NAME}.key"
     if (directory / "ca.crt").exists() or (directory / "ca.key").exists():
         load_ca(directory)
-    cert, key = directory / f"{SERVING_NAME}.crt", directory / f"{SERVING_NAME}.key"
+    elif cert.exists():
+        raise PkiError(f"{directory / 'ca.crt'}: missing, with ca.key, though {cert.name} it signed is there: "
+                       f"restore the cluster CA, or remove {directory} for a new one (voiding every credential "
+                       "the old one issued)")
     for path, load in ((cert, _load_cert), (key, _load_key)):
         if path.exists():
             load(path)

@@ -25,6 +25,7 @@ from nodeos.config import RUNTIMES, Address, Config, build, dump, load
 from nodeos.daemon import DrainTimeout, run_daemon
 from nodeos.errors import ConfigError
 from nodeos.log import FORMATS, LEVELS, setup_logging
+from nodeos.preflight import PortInUse, check_ports
 from nodeos.systemd import Notifier
 
 __all__ = ["register", "run", "run_up"]
@@ -162,9 +163,13 @@ def _run_daemon(config: Config, args: argparse.Namespace) -> int:
     notifier = Notifier.from_environment()  # READY=1, STATUS=, WATCHDOG=1 under systemd; else nothing
     try:
         _check_tls(config)
+        check_ports(config)  # a port another process holds: one line, not a component's restart loop
         trio.run(partial(run_daemon, config, notifier=notifier))
     except ConfigError as exc:
         return _fail(exc)
+    except PortInUse as exc:  # not EXIT_CONFIG: the unit retries, as the port's holder may be on its way out
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except DrainTimeout:  # logged where it happened; systemd sees the failure
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the daemon's signal handler was in place
