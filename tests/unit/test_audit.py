@@ -78,6 +78,17 @@ def test_a_create_names_the_object(response, request_body, name):
     assert ev["objectRef"].get("name") == name
 
 
+@pytest.mark.parametrize("body", [
+    b"[" * 30_000 + b"]" * 30_000,  # nesting past the recursion limit, within MAX_PARSE
+    b'{"metadata": {"name": "big"}, "data": {"k": "' + b"x" * 70_000 + b'"}}',  # past MAX_PARSE: not parsed
+    b"\xff\xfe not utf-8",
+    b'{"metadata": {"name": 12}}',
+])
+def test_a_hostile_or_huge_body_gives_no_name_and_no_error(body):
+    ev = event(record("POST", "/api/v1/namespaces/default/configmaps", 400, response=[b"{}"], request=[body]))
+    assert ev["objectRef"] == {"resource": "configmaps", "namespace": "default", "apiVersion": "v1"}
+
+
 def test_an_exec_websocket_is_a_create_of_the_subresource():
     ev = event(record("GET", "/api/v1/namespaces/default/pods/p/exec", 101, websocket=True))
     assert ev["verb"] == "create"
@@ -299,3 +310,28 @@ async def test_a_write_error_is_logged_once_and_serving_goes_on(tmp_path, caplog
     assert messages == [f"audit log {path}: cannot write: Not a directory; serving on, losing audit lines until "
                         "it works", f"audit log {path}: writing again"]
     assert [e["objectRef"]["name"] for e in lines(path)] == ["kept"]
+
+
+async def test_a_record_that_cannot_be_formatted_is_left_out_and_the_writer_goes_on(tmp_path, caplog, monkeypatch):
+    import nodeos.api.audit as audit_module
+
+    real = audit_module.event
+
+    def failing(rec):
+        if rec.path.endswith("/bad"):
+            raise RuntimeError("a bug")
+        return real(rec)
+
+    monkeypatch.setattr(audit_module, "event", failing)
+    path = tmp_path / "audit.log"
+    audit = AuditLog(path, 1 << 20, 3)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(audit.run)
+        for name in ("before", "bad", "after"):
+            await audit.record(record("DELETE", f"/api/v1/nodes/{name}"))
+        with trio.fail_after(5):
+            while not path.exists() or len(path.read_text().splitlines()) < 2:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert [e["objectRef"]["name"] for e in lines(path)] == ["before", "after"]
+    assert "cannot format the record of DELETE /api/v1/nodes/bad" in caplog.text
