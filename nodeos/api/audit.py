@@ -301,8 +301,11 @@ class AuditLog:
 
     def _open(self) -> None:
         # 0600: the log names users and what they did.
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._size = os.fstat(self._fd).st_size
+        if self._size and os.pread(self._fd, 1, self._size - 1) != b"\n":
+            # A line cut by a SIGKILL mid-write: end it, so the next line stays a line of its own.
+            self._size += os.write(self._fd, b"\n")
 
     def _rotate(self) -> None:
         """audit.log -> audit.log.1 -> ... -> audit.log.<keep>, the oldest dropped; then a new file."""
@@ -319,8 +322,9 @@ class AuditLog:
 
     def _close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):  # nothing is buffered: a failing close loses nothing more
+                os.close(fd)
 
 
 class AuditMiddleware:

@@ -335,3 +335,12 @@ async def test_a_record_that_cannot_be_formatted_is_left_out_and_the_writer_goes
         nursery.cancel_scope.cancel()
     assert [e["objectRef"]["name"] for e in lines(path)] == ["before", "after"]
     assert "cannot format the record of DELETE /api/v1/nodes/bad" in caplog.text
+
+
+def test_a_line_cut_by_a_kill_is_ended_before_the_next(tmp_path):
+    path = tmp_path / "audit.log"
+    path.write_bytes(b'{"kind":"Event"}\n{"kind":"Ev')
+    AuditLog(path, 1 << 20, 3).write([record("DELETE", "/api/v1/nodes/next")])
+    whole, cut, last = path.read_text().splitlines()
+    assert (whole, cut) == ('{"kind":"Event"}', '{"kind":"Ev')
+    assert json.loads(last)["objectRef"]["name"] == "next"
