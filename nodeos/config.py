@@ -375,6 +375,10 @@ def _check_store(store: StoreConfig) -> tuple[str, str] | None:
 
 
 def _check_api(api: ApiConfig) -> tuple[str, str] | None:
+    if api.insecure_listen is not None and not api.insecure_listen.is_loopback:
+        # Its caller is an administrator without a credential: only this host may be that.
+        return "insecure_listen", (f'"{api.insecure_listen}" must be a loopback address: the insecure port '
+                                   "answers anyone as administrator (use tls = true on listen for others)")
     if not api.tls and not api.listen.is_loopback:
         # Without TLS and authentication, anyone who can reach the port owns the cluster.
         return "listen", f'"{api.listen}" must be a loopback address until TLS is enabled'

@@ -573,10 +573,6 @@ def _components(config: Config) -> tuple[tuple[str, Component], ...]:
         raise ConfigError(f"{_source(config)}: [node] disable: leaves role \"{role}\" nothing to run")
     if config.etcd.managed:
         components = _with_etcd(config, components)
-    insecure = config.api.insecure_listen
-    if insecure is not None and not insecure.is_loopback:
-        log.warning("[api] insecure_listen %s serves the API without authentication to anyone "
-                    "who can reach it", insecure)
     return components
 
 

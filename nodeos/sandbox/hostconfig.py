@@ -19,6 +19,7 @@ from typing import Any
 from nodeos.agent.token import TOKEN_FILE, agent_token
 from nodeos.config import default_config, dump
 from nodeos.daemon import NODE_NETWORK
+from nodeos.sandbox.credentials import admin_pair, ca_path, node_pair
 from nodeos.sandbox.layout import API_PORT, Host, Sandbox
 
 try:
@@ -76,9 +77,11 @@ def _share_agent_token(sandbox: Sandbox, host: Host) -> None:
 def nodeos_config(sandbox: Sandbox, host: Host) -> str:
     """The host's nodeos TOML, built and checked by nodeos.config's own schema."""
     if host.role == "worker":
-        api: dict[str, Any] = {"server": sandbox.url}
+        pair = node_pair(host)
+        api: dict[str, Any] = {"server": sandbox.url, "ca_file": ca_path(sandbox), "cert_file": pair.cert_path,
+                               "key_file": pair.key_path}
     else:
-        api = {"listen": "127.0.0.1:6443", "insecure_listen": f"{host.ip}:{API_PORT}"}
+        api = {"listen": f"0.0.0.0:{API_PORT}", "tls": True}
     config = default_config(
         node={"name": host.name, "role": host.role, "data_dir": host.dir / "data",
               "disable": [] if sandbox.network else list(NODE_NETWORK)},
@@ -110,9 +113,13 @@ def _toml(data: dict[str, dict[str, Any]]) -> str:
 
 
 def write_kubeconfig(sandbox: Sandbox) -> None:
+    """kubectl's way in: the master's TLS port, the cluster CA, the administrator's certificate (by path)."""
+    pair = admin_pair(sandbox)
     sandbox.kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\n"
         f"clusters:\n- name: sandbox\n  cluster:\n    server: {sandbox.url}\n"
-        "users:\n- name: admin\n  user: {}\n"
+        f"    certificate-authority: {ca_path(sandbox)}\n"
+        f"users:\n- name: admin\n  user:\n    client-certificate: {pair.cert_path}\n"
+        f"    client-key: {pair.key_path}\n"
         "contexts:\n- name: sandbox\n  context:\n    cluster: sandbox\n    user: admin\n"
         "current-context: sandbox\n")

@@ -19,7 +19,7 @@ from pathlib import Path
 __all__ = ["API_PORT", "STATE_FILE", "Host", "Sandbox", "host_names", "tag_of"]
 
 STATE_FILE = "sandbox.json"
-API_PORT = 8080  # the master's plain-HTTP API on its underlay address
+API_PORT = 6443  # the master's API (TLS) on its underlay address
 SOCKET_MAX = 100  # a unix socket path must fit sockaddr_un's 108 bytes
 
 
@@ -121,7 +121,7 @@ class Sandbox:
 
     @property
     def url(self) -> str:
-        return f"http://{self.master.ip}:{API_PORT}"
+        return f"https://{self.master.ip}:{API_PORT}"
 
     @property
     def kubeconfig(self) -> Path:

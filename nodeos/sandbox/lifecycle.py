@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from nodeos.sandbox.credentials import admin_client, ensure_credentials
 from nodeos.sandbox.hostconfig import write_host_files, write_kubeconfig
 from nodeos.sandbox.layout import SOCKET_MAX, Host, Sandbox, tag_of
 from nodeos.sandbox.podman import load_image, remove_containers
@@ -56,6 +57,7 @@ def up(directory: Path, workers: int, *, proxy_mode: str = "nftables", network: 
     try:
         out(f"sandbox {sandbox.tag}: underlay {sandbox.subnet} on bridge {sandbox.bridge} "
             f"(this namespace: {sandbox.gateway})")
+        ensure_credentials(sandbox)
         for host in sandbox.hosts:
             write_host_files(sandbox, host)
             create_host(sandbox, host)
@@ -86,7 +88,7 @@ def _wait_ready(sandbox: Sandbox, started: float, timeout: float, out: Print) ->
     """Poll the master's API until every host's Node is Ready; fail early when a daemon dies."""
     waiting = {host.name: host for host in sandbox.hosts}
     deadline = started + timeout
-    with httpx.Client(timeout=5) as client:
+    with admin_client(sandbox, timeout=5) as client:
         while waiting:
             for host in waiting.values():
                 if daemon_pid(host) is None:
@@ -132,7 +134,7 @@ def load(directory: Path, archive: Path, *, out: Print = print) -> None:
 
 def status(directory: Path, *, out: Print = print) -> None:
     sandbox = _existing(directory)
-    with httpx.Client(timeout=3) as client:
+    with admin_client(sandbox, timeout=3) as client:
         ready = _ready_nodes(client, sandbox.url)
     out(f"sandbox {sandbox.tag} in {sandbox.dir}: underlay {sandbox.subnet}, proxy {sandbox.proxy_mode}, "
         f"API {sandbox.url}")

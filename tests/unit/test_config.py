@@ -51,14 +51,14 @@ def test_empty_file_gives_the_defaults(monkeypatch):
 def test_full_file():
     c = parse(
         '[node]\nname = "m1"\nrole = "all"\ndata_dir = "/srv/nodeos"\n'
-        '[api]\nlisten = "[::1]:6443"\ninsecure_listen = "0.0.0.0:8080"\n'
+        '[api]\nlisten = "[::1]:6443"\ninsecure_listen = "127.0.0.1:8080"\n'
         '[store]\nbackend = "sqlite"\n'
         '[cluster]\nservice_cidr = "10.0.0.0/24"\npod_cidr = "10.1.0.0/16"\n',
         "nodeos.toml",
     )
     assert (c.node.name, c.node.role, c.node.data_dir) == ("m1", "all", Path("/srv/nodeos"))
     assert c.api.listen == Address("::1", 6443)
-    assert c.api.insecure_listen == Address("0.0.0.0", 8080)
+    assert c.api.insecure_listen == Address("127.0.0.1", 8080)
     assert str(c.cluster.service_cidr) == "10.0.0.0/24"
 
 
@@ -124,6 +124,8 @@ def test_ipv6_address_round_trips():
     ('[api]\ninsecure_listen = "a b:80"\n', "[api] insecure_listen", "neither an IP address nor a host name"),
     ('[api]\nlisten = "0.0.0.0:6443"\n', "[api] listen",
      '"0.0.0.0:6443" must be a loopback address until TLS is enabled'),
+    ('[api]\ntls = true\nlisten = "0.0.0.0:6443"\ninsecure_listen = "0.0.0.0:8080"\n', "[api] insecure_listen",
+     '"0.0.0.0:8080" must be a loopback address: the insecure port answers anyone as administrator'),
     ('[store]\nbackend = "redis"\n', "[store] backend", 'not a known store backend; use "sqlite" or "etcd"'),
     ('[store]\nbackend = "etcd"\n', "[store] etcd_endpoints", 'required when backend = "etcd"'),
     ('[store]\nbackend = "etcd"\netcd_endpoints = []\n', "[store] etcd_endpoints", "required when backend"),

@@ -18,7 +18,7 @@ def test_names_derive_from_the_directory_and_fit_the_kernel(tmp_path):
     assert all(len(name) <= 15 for name in [sandbox.bridge, *(h.veth for h in sandbox.hosts)])  # IFNAMSIZ
     assert len({h.veth for h in sandbox.hosts}) == 21 and len({h.netns for h in sandbox.hosts}) == 21
     assert sandbox.gateway == "172.31.7.1" and [h.ip for h in sandbox.hosts[:2]] == ["172.31.7.2", "172.31.7.3"]
-    assert sandbox.url == "http://172.31.7.2:8080"
+    assert sandbox.url == "https://172.31.7.2:6443"
 
 
 def test_the_state_file_round_trips(tmp_path):
@@ -35,7 +35,11 @@ def test_host_configs_parse_with_the_node_schema(tmp_path):
     master = parse(nodeos_config(sandbox, sandbox.master), "master")
     worker = parse(nodeos_config(sandbox, sandbox.host("worker1")), "worker1")
     assert (master.node.role, worker.node.role) == ("all", "worker")
-    assert str(master.api.insecure_listen) == "172.31.9.2:8080" and worker.api.servers == ("http://172.31.9.2:8080",)
+    assert master.api.tls and master.api.insecure_listen is None and str(master.api.listen) == "0.0.0.0:6443"
+    assert worker.api.servers == ("https://172.31.9.2:6443",)
+    pki = tmp_path.resolve() / "worker1" / "data" / "pki"
+    assert (worker.api.ca_file, worker.api.cert_file, worker.api.key_file) == (
+        tmp_path.resolve() / "master" / "data" / "pki" / "ca.crt", pki / "node.crt", pki / "node.key")
     assert (master.agent.address, worker.agent.address) == ("172.31.9.2", "172.31.9.3")
     assert worker.podman.manage and worker.podman.socket == tmp_path.resolve() / "worker1" / "podman" / "podman.sock"
     assert worker.proxy.mode == "userspace" and worker.node.disable == ()
