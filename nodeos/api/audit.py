@@ -222,9 +222,17 @@ class AuditLog:
         self._failing = False
 
     async def record(self, record: Record) -> None:
-        """Queue a finished request's record; waits only when the writer is BUFFER records behind."""
+        """Queue a finished request's record; waits only when the writer is BUFFER records behind.
+
+        Shielded while it waits: a request cancelled as it ends is still
+        recorded; bounded: a stuck writer holds no request for long.
+        """
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):  # the writer has stopped
-            await self._send.send(record)
+            try:
+                self._send.send_nowait(record)  # the usual case, without a checkpoint's cost
+            except trio.WouldBlock:
+                with trio.move_on_after(STOP_FLUSH_SECONDS, shield=True):
+                    await self._send.send(record)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write batches until cancelled; then, shielded and bounded, what is still queued."""
@@ -389,9 +397,7 @@ class AuditMiddleware:
             if user is not None:
                 record.username, record.groups = user.name, tuple(user.groups)
             record.finished = time.time()
-            # Shielded: a request cancelled as it ends is still recorded; bounded: a stuck writer holds no one.
-            with trio.move_on_after(STOP_FLUSH_SECONDS, shield=True):
-                await self.audit.record(record)
+            await self.audit.record(record)
 
 
 def _is_stream(path: str) -> bool:
