@@ -43,6 +43,8 @@ a valid master node):
     heartbeat_seconds = 10
     address = "10.0.0.2"               # the node's InternalIP; default: the address of the default route
     port = 10250                       # the agent's port for logs and exec, which the API server forwards to
+    cert_file = "/var/lib/nodeos/pki/agent.crt"  # its serving certificate (CN system:node:<name>) and key on a
+    key_file = "/var/lib/nodeos/pki/agent.key"   # TLS cluster: HTTPS, API server's client certificate required
     [podman]
     socket = "/run/nodeos/podman.sock" # the libpod API socket
     manage = true                      # start `podman system service` on it when nothing answers
@@ -186,6 +188,10 @@ class AgentConfig:
     reserved: Mapping[str, str | int] = field(default_factory=lambda: dict(DEFAULT_RESERVED))
     address: str | None = None  # the InternalIP; None: the host's default-route address
     port: int = 10250
+    # The agent port's serving certificate and key (``nodeos join`` writes them; nodeos.agent.tls): with them the
+    # port speaks HTTPS and answers the API server's client certificate only. None: a TLS master issues its own.
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,8 @@ _SECTIONS: dict[str, tuple[type, tuple[_Key, ...]]] = {
         _Key("reserved", values.capacity, lambda: dict(DEFAULT_RESERVED), dict),
         _Key("address", values.host_ip, None),
         _Key("port", values.port, 10250, int),
+        _Key("cert_file", values.optional_path, ""),
+        _Key("key_file", values.optional_path, ""),
     )),
     "podman": (PodmanConfig, (
         _Key("socket", values.absolute_path, "/run/nodeos/podman.sock"),
@@ -392,8 +400,16 @@ def _check_api(api: ApiConfig) -> tuple[str, str] | None:
     return None
 
 
+def _check_agent(agent: AgentConfig) -> tuple[str, str] | None:
+    if (agent.cert_file is None) != (agent.key_file is None):
+        given, missing = ("cert_file", "key_file") if agent.key_file is None else ("key_file", "cert_file")
+        return missing, f"required with {given}: the agent's serving certificate and its key go together"
+    return None
+
+
 # Checks that span keys of one section: each returns (key, message) for a problem, else None.
 _CHECKS: dict[str, Callable[[Any], tuple[str, str] | None]] = {
+    "agent": _check_agent,
     "api": _check_api,
     "cluster": _check_cluster,
     "etcd": _check_etcd,
