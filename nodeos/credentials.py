@@ -6,8 +6,9 @@ its key. The node's components (agent, proxy, overlay, DNS) use them for the
 https URLs of ``[api] servers``: the CA alone is trusted for them (as kubectl
 trusts a kubeconfig's CA); without ``ca_file`` an https server is verified
 against the system's CAs. Plain-http servers (insecure ports on loopback, the
-test clusters) need none of this. The agent's own port (logs, exec) is not
-concerned: the API server reaches it with the agent token.
+test clusters) need none of this. The agent's own port (logs, exec, stats)
+serves ``[agent] cert_file`` / ``key_file`` (also written by the join) and
+answers only the API server's client certificate (nodeos.agent.tls).
 
 ``check_credentials`` reads the files once before the daemon starts, so a
 missing or unreadable one is one line and exit 2, not a restart loop.
@@ -34,13 +35,16 @@ def remote_connection(config: Config, server: str) -> Connection:
 def check_credentials(config: Config) -> None:
     """ConfigError (one line naming the key and file) when the credential files cannot be used."""
     api, where = config.api, config.source or "<config>"
-    for key, path in (("ca_file", api.ca_file), ("cert_file", api.cert_file), ("key_file", api.key_file)):
+    agent = config.agent
+    for key, path in (("[api] ca_file", api.ca_file), ("[api] cert_file", api.cert_file),
+                      ("[api] key_file", api.key_file), ("[agent] cert_file", agent.cert_file),
+                      ("[agent] key_file", agent.key_file)):
         if path is None:
             continue
         try:
             path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"{where}: [api] {key}: {path}: cannot read: {exc.strerror}") from None
+            raise ConfigError(f"{where}: {key}: {path}: cannot read: {exc.strerror}") from None
     try:
         context = ssl.create_default_context(cafile=str(api.ca_file) if api.ca_file else None)
     except (ssl.SSLError, ValueError) as exc:
@@ -51,6 +55,12 @@ def check_credentials(config: Config) -> None:
         except (ssl.SSLError, ValueError) as exc:
             raise ConfigError(f"{where}: [api] cert_file: {api.cert_file} with key_file {api.key_file}: not a "
                               f"usable certificate and key ({_reason(exc)})") from None
+    if agent.cert_file and agent.key_file:
+        try:
+            context.load_cert_chain(str(agent.cert_file), str(agent.key_file))
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(f"{where}: [agent] cert_file: {agent.cert_file} with key_file {agent.key_file}: not "
+                              f"a usable certificate and key ({_reason(exc)})") from None
 
 
 def _reason(exc: Exception) -> str:

@@ -12,10 +12,16 @@ It is the kubelet's streaming server in small:
         the node's and its pods' usage, the kubelet's Summary API (``nodeos.agent.stats``),
         from the latest background sample: answering costs no call to the runtime
 
-Authentication: every request carries ``Authorization: Bearer <token>``
-(``nodeos.agent.token``), compared in constant time, or gets 401. That is
-all until the security issue brings TLS and real credentials; until then
-the port should be reachable only by the API server's hosts.
+Authentication, two ways (``nodeos.agent.tls`` picks one at start):
+
+- TLS clusters: HTTPS with the node's serving certificate; only a client
+  certificate of the cluster CA in ``system:masters`` (the API server's) is
+  answered, anything else gets 401 (none) or 403 (a node's, say); no token
+  is accepted there;
+- plain-HTTP clusters (tests, loopback): every request carries
+  ``Authorization: Bearer <token>`` (``nodeos.agent.token``), compared in
+  constant time, or gets 401; the port should be reachable only by the API
+  server's hosts.
 
 Flow control: a response is written as fast as its client reads it, and a
 stream is read from the runtime only as fast as it is written. A chatty
@@ -41,6 +47,10 @@ from hypercorn.trio import serve
 from nodeos.agent import remotecommand as rc
 from nodeos.agent.bytequeue import relay_joined
 from nodeos.agent.streams import STDERR, STDOUT, ExecSession, LogOptions, PodStreams, StreamNotFound
+from nodeos.agent.tls import check_client
+from nodeos.api.auth.authenticator import PEER_CERT
+from nodeos.api.https import serve_tls, tls_config
+from nodeos.api.tls import ServingFiles
 from nodeos.errors import ApiError, NodeosError
 
 __all__ = ["AgentApp", "serve_agent"]
@@ -52,44 +62,54 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Summary = Callable[[], dict[str, Any]]  # the Summary API document of the latest sample
 
 
-async def serve_agent(streams: PodStreams | None, *, host: str, port: int, token: str, stats: Summary | None = None,
+async def serve_agent(streams: PodStreams | None, *, host: str, port: int, token: str | None = None,
+                      tls: ServingFiles | None = None, stats: Summary | None = None,
                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve logs and exec of ``streams`` and the ``stats`` summary on ``host:port`` until cancelled;
-    started once listening. A simulated node has no ``streams`` (its logs and exec are 404s)."""
+    started once listening. A simulated node has no ``streams`` (its logs and exec are 404s).
+
+    With ``tls`` the port speaks HTTPS and answers the API server's client
+    certificate only; without, plain HTTP with ``token``."""
     config = HypercornConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 1
+    app = AgentApp(streams, None if tls else token, stats)
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(serve, AgentApp(streams, token, stats), config)
+        if tls is not None:
+            binds = await nursery.start(serve_tls, app, tls_config(config, tls))
+        else:
+            binds = await nursery.start(serve, app, config)
         log.info("agent serving %s on %s", "logs, exec and stats" if streams else "stats", ", ".join(binds))
         task_status.started()
 
 
 class AgentApp:
-    """The ASGI application of ``serve_agent``."""
+    """The ASGI application of ``serve_agent``; ``token`` None: client certificates only (the TLS port)."""
 
-    def __init__(self, streams: PodStreams | None, token: str, stats: Summary | None = None) -> None:
+    def __init__(self, streams: PodStreams | None, token: str | None, stats: Summary | None = None) -> None:
         self.streams = streams
         self.stats = stats
-        self._expected = f"Bearer {token}".encode()
+        self._expected = None if token is None else f"Bearer {token}".encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
         request = _Request(scope)
         try:
-            if not self._authorized(request):
-                raise ApiError(401, "Unauthorized", "Unauthorized")
+            self._authenticate(scope, request)
             if scope["type"] == "websocket":
                 return await self._websocket(request, receive, send)
             await self._http(request, receive, send)
         except ApiError as exc:
             await _refuse(scope, send, exc)
 
-    def _authorized(self, request: _Request) -> bool:
-        return hmac.compare_digest(request.headers.get("authorization", "").encode("latin-1"), self._expected)
+    def _authenticate(self, scope: dict[str, Any], request: _Request) -> None:
+        if self._expected is None:
+            return check_client(scope.get("state", {}).get(PEER_CERT))
+        if not hmac.compare_digest(request.headers.get("authorization", "").encode("latin-1"), self._expected):
+            raise ApiError(401, "Unauthorized", "Unauthorized")
 
     async def _http(self, request: _Request, receive: Receive, send: Send) -> None:
         if request.path.rstrip("/") == "/stats/summary":

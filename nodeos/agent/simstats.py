@@ -24,7 +24,7 @@ import trio
 
 from nodeos.agent.server import serve_agent
 from nodeos.agent.stats import ContainerCounters, Sample, StatsSampler, Usage
-from nodeos.agent.token import agent_token
+from nodeos.agent.tls import port_credentials
 from nodeos.api.model.quantity import parse_quantity
 
 if TYPE_CHECKING:
@@ -65,11 +65,11 @@ async def serve_simulated_stats(config: Config, node: NodeAgent, *,
     """Sample ``node``'s made-up usage and serve it on ``[agent] address``:``port`` until cancelled."""
     assert config.agent.address is not None
     sampler = StatsSampler(node.node_name, SimulatedCollector(node.running_pods).collect)
-    token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
+    token, tls = await port_credentials(config, config.agent.address)
     async with trio.open_nursery() as nursery:
         await nursery.start(sampler.run)
         await nursery.start(partial(serve_agent, None, host=config.agent.address, port=config.agent.port,
-                                    token=token, stats=sampler.summary))
+                                    token=token, tls=tls, stats=sampler.summary))
         task_status.started()
 
 

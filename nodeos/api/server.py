@@ -19,6 +19,7 @@ from hypercorn.trio import serve
 
 from nodeos.agent.host import default_address
 from nodeos.agent.token import agent_token
+from nodeos.api.agents import AgentDialer, tls_dialer
 from nodeos.api.allocators import ServiceAllocator
 from nodeos.api.audit import AuditLog, audited, start_audit
 from nodeos.api.auth import Authenticator, TokenFile
@@ -70,12 +71,13 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             advertise = config.agent.address or await trio.to_thread.run_sync(default_address)
             nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, advertise,
                                advertised_port(config))
-            token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
             audit = await start_audit(nursery, config)
             if config.api.tls:
-                binds = await _serve_secure(nursery, config, registry, token, advertise, audit)
-            else:
-                binds = await nursery.start(serve, audited(ApiApp(registry, token), audit), _hypercorn_config(config))
+                binds = await _serve_secure(nursery, config, registry, advertise, audit)
+            else:  # the agents serve plain HTTP with the shared token too (nodeos.agent.tls)
+                token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
+                app = ApiApp(registry, AgentDialer(token=token))
+                binds = await nursery.start(serve, audited(app, audit), _hypercorn_config(config))
             log.info("API serving on %s", ", ".join(binds))
             task_status.started()
     finally:
@@ -83,18 +85,19 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
             await store.close()
 
 
-async def _serve_secure(nursery: trio.Nursery, config: Config, registry: Registry, token: str,
-                        advertise: str, audit: AuditLog | None) -> list[str]:
+async def _serve_secure(nursery: trio.Nursery, config: Config, registry: Registry, advertise: str,
+                        audit: AuditLog | None) -> list[str]:
     """TLS with authentication and authorization on ``listen``; the insecure port, if any, stays plain and
-    unauthenticated (its caller is an administrator)."""
+    unauthenticated (its caller is an administrator). Agents are dialled over TLS with a client certificate."""
     files = await trio.to_thread.run_sync(ensure_serving, config, [advertise])
+    agents = await trio.to_thread.run_sync(tls_dialer, config)
     bootstrap = BootstrapTokens(registry)  # join tokens, kept as Secrets (nodeos.api.auth.bootstrap)
     authenticator = Authenticator(TokenFile(token_path(config)), bootstrap)
     await authenticator.start()
-    join = await start_join(config, registry, bootstrap, token, advertise)
+    join = await start_join(config, registry, bootstrap, advertise)
     authorizer = Authorizer.for_server(config, registry)
     await authorizer.start()  # a broken policy file stops the start
-    app = audited(ApiApp(registry, token, authenticator, authorizer, join=join), audit)
+    app = audited(ApiApp(registry, agents, authenticator, authorizer, join=join), audit)
     secure = _hypercorn_config(config)
     secure.bind = [str(config.api.listen)]
     binds = await nursery.start(serve_tls, app, tls_config(secure, files))

@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from nodeos.agent.server import serve_agent
+from nodeos.api.agents import AgentDialer
 from nodeos.api.http import discovery
 from nodeos.api.metrics import agents
 from nodeos.api.metrics.convert import cpu_quantity, memory_quantity, node_metrics, pod_metrics
@@ -105,7 +106,7 @@ async def test_silent_and_refusing_agents_are_left_out_within_the_timeout(nurser
     nodes = [_node("ok", answering), _node("wrong-token", wrong_token), _node("refusing", refusing),
              _node("silent", silent_port), _node("not-ready", answering, ready=False)]
     started = trio.current_time()
-    found = await agents.fetch_summaries(nodes, "t", timeout=1.0)
+    found = await agents.fetch_summaries(nodes, AgentDialer(token="t"), timeout=1.0)
     elapsed = trio.current_time() - started
     assert list(found) == ["ok"] and found["ok"]["node"]["nodeName"] == "n1"
     assert 1.0 <= elapsed < 3

@@ -23,7 +23,7 @@ from nodeos.agent.podman.service import run_podman_service
 from nodeos.agent.podman.stats import PodmanCollector
 from nodeos.agent.server import serve_agent
 from nodeos.agent.stats import StatsSampler
-from nodeos.agent.token import agent_token
+from nodeos.agent.tls import port_credentials
 from nodeos.api.kinds import by_plural
 from nodeos.client import ApiClient, Informer
 from nodeos.config import Config
@@ -54,11 +54,11 @@ async def run_podman_node(config: Config, api: ApiClient, *, roles: tuple[str, .
                                     network_mtu=mtu,
                                     dns_domain=None if "dns" in config.node.disable else config.dns.domain)
             await nursery.start(runtime.run)
-            token = await trio.to_thread.run_sync(agent_token, config.node.data_dir)
+            token, tls = await port_credentials(config, host_ip)
             sampler = StatsSampler(config.node.name, PodmanCollector(client, config.node.name).collect)
             await nursery.start(sampler.run)
             await nursery.start(lambda task_status: serve_agent(runtime.streams, host=host_ip, port=config.agent.port,
-                                                                token=token, stats=sampler.summary,
+                                                                token=token, tls=tls, stats=sampler.summary,
                                                                 task_status=task_status))
             node = NodeAgent(api, config.node.name, runtime, capacity=config.agent.capacity,
                              heartbeat_seconds=config.agent.heartbeat_seconds,

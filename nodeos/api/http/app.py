@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from nodeos.api import openapi
+from nodeos.api.agents import AgentDialer
 from nodeos.api.auth import INSECURE_USER, Authenticator, User
 from nodeos.api.auth.authenticator import PEER_CERT
 from nodeos.api.authz import Authorizer
@@ -34,15 +35,15 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
 
 class ApiApp:
-    def __init__(self, registry: Registry, agent_token: str | None = None,
+    def __init__(self, registry: Registry, agents: AgentDialer | None = None,
                  authenticator: Authenticator | None = None, authorizer: Authorizer | None = None,
                  join: JoinHandler | None = None) -> None:
         self.authenticator = authenticator  # for requests of the secure (TLS) listener
         self.authorizer = authorizer  # None: every caller may do everything (the plain port's administrator)
         self.resources = ResourceHandlers(registry)
-        self.pods = PodProxy(registry, agent_token)  # pods/log and pods/exec, forwarded to the node's agent
-        self.nodes = NodeProxy(registry, agent_token)  # nodes/NAME/proxy/..., forwarded to the node's agent
-        self.metrics = MetricsApi(registry, agent_token)  # metrics.k8s.io, from the agents' stats
+        self.pods = PodProxy(registry, agents)  # pods/log and pods/exec, forwarded to the node's agent
+        self.nodes = NodeProxy(registry, agents)  # nodes/NAME/proxy/..., forwarded to the node's agent
+        self.metrics = MetricsApi(registry, agents)  # metrics.k8s.io, from the agents' stats
         self.join = join  # POST /nodeos/v1/join, on a TLS master (nodeos.api.http.join)
         self.ready = True
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nodeos.api.agents import AgentDialer, reachable
 from nodeos.api.http.request import Request, Send, send_json
 from nodeos.api.kinds import by_plural
 from nodeos.api.metrics import agents
@@ -34,11 +35,11 @@ PODS = by_plural("", "v1", "pods")
 
 
 class MetricsApi:
-    """Serves the paths under ``PREFIX``; ``agent_token`` None means the agents cannot be reached (503)."""
+    """Serves the paths under ``PREFIX``; ``agents`` None means the agents cannot be reached (503)."""
 
-    def __init__(self, registry: Registry, agent_token: str | None, *, timeout: float | None = None) -> None:
+    def __init__(self, registry: Registry, agents: AgentDialer | None, *, timeout: float | None = None) -> None:
         self.registry = registry
-        self.token = agent_token
+        self.agents = agents
         self.timeout = timeout  # None: agents.TIMEOUT
 
     async def handle(self, req: Request, path: str, send: Send) -> None:
@@ -88,9 +89,7 @@ class MetricsApi:
         return [cached.obj for cached in self.registry.list(res, namespace, match).items]
 
     async def _summaries(self, nodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        if self.token is None:
-            raise ApiError.unavailable("this API server has no agent token: it cannot reach the nodes' agents")
-        return await agents.fetch_summaries(nodes, self.token, timeout=self.timeout or agents.TIMEOUT)
+        return await agents.fetch_summaries(nodes, reachable(self.agents), timeout=self.timeout or agents.TIMEOUT)
 
 
 def _node_item(node: dict[str, Any], summaries: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

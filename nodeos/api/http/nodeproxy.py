@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import httpx
 
+from nodeos.api.agents import AgentDialer, reachable
 from nodeos.api.http.request import Request, Send, send_bytes
 from nodeos.api.kinds import by_plural
-from nodeos.api.metrics import agents
 from nodeos.api.registry import Registry
 from nodeos.errors import ApiError
 
@@ -39,22 +39,21 @@ def proxied(path: str) -> tuple[str, str] | None:
 
 
 class NodeProxy:
-    """Forwards node proxy requests; ``agent_token`` None means the agents cannot be reached (503)."""
+    """Forwards node proxy requests; ``agents`` None means the agents cannot be reached (503)."""
 
-    def __init__(self, registry: Registry, agent_token: str | None) -> None:
+    def __init__(self, registry: Registry, agents: AgentDialer | None) -> None:
         self.registry = registry
-        self.token = agent_token
+        self.agents = agents
 
     async def handle(self, req: Request, node_name: str, target: str, send: Send) -> None:
         if req.method != "GET":
             raise ApiError.method_not_allowed()
         node = self.registry.get(NODES, None, node_name).obj
-        if self.token is None:
-            raise ApiError.unavailable("this API server has no agent token: it cannot reach the nodes' agents")
-        url = agents.agent_url(node, "/".join(quote(part, safe="") for part in target.split("/")))
-        async with httpx.AsyncClient(timeout=TIMEOUT, verify=False) as http:  # plain HTTP: no CA bundle to load
+        dialer = reachable(self.agents)
+        url = dialer.url(node, "/".join(quote(part, safe="") for part in target.split("/")))
+        async with dialer.http_client(timeout=TIMEOUT) as http:
             try:
-                response = await http.get(url, params=req.query, headers={"Authorization": f"Bearer {self.token}"})
+                response = await http.get(url, params=req.query)
             except httpx.HTTPError as exc:
                 detail = str(exc) or type(exc).__name__
                 raise ApiError(500, "InternalError", f"error dialing backend: {url}: {detail}") from None

@@ -5,8 +5,9 @@ messages: the pod exists, the container is one of the pod's (or the pod
 has only one), the pod has a node, the container is not still waiting to
 start (from the status its agent reported). Then it finds the node's agent
 (``status.addresses`` InternalIP, ``status.daemonEndpoints.kubeletEndpoint``
-port) and forwards, with the agent token (``nodeos.agent.token``; TLS and
-real credentials come with the security issue):
+port) and forwards through the ``AgentDialer`` (``nodeos.api.agents``: HTTPS
+with the API server's client certificate on a TLS cluster, else HTTP with
+the agent token):
 
 - a log as a plain HTTP stream, relayed chunk by chunk as the agent sends
   it, so ``kubectl logs -f`` sees lines as they come and a slow reader
@@ -41,7 +42,8 @@ from trio_websocket import (
 )
 
 from nodeos.agent import remotecommand as rc
-from nodeos.api.http.podrules import agent_address, log_params, log_problem, pick_container, waiting_reason
+from nodeos.api.agents import AgentDialer, host_port, reachable
+from nodeos.api.http.podrules import log_params, log_problem, pick_container, waiting_reason
 from nodeos.api.http.request import Receive, Request, Send, send_bytes
 from nodeos.api.http.routes import NotRoutable, ResourcePath, parse
 from nodeos.api.kinds import by_plural
@@ -59,11 +61,11 @@ MAX_MESSAGE = 16 * 1024 * 1024
 
 
 class PodProxy:
-    """Serves the two subresources; ``agent_token`` None means the agents cannot be reached (503)."""
+    """Serves the two subresources; ``agents`` None means the agents cannot be reached (503)."""
 
-    def __init__(self, registry: Registry, agent_token: str | None) -> None:
+    def __init__(self, registry: Registry, agents: AgentDialer | None) -> None:
         self.registry = registry
-        self.token = agent_token
+        self.agents = agents
 
     async def handle(self, req: Request, route: ResourcePath, send: Send) -> None:
         """A plain HTTP request: a log, or an exec that did not come as a WebSocket."""
@@ -89,7 +91,7 @@ class PodProxy:
                 raise ApiError.bad_request(f"exec needs a WebSocket subprotocol of {', '.join(rc.PROTOCOLS)}")
         except ApiError as exc:
             return await _refuse(send, exc)
-        await _forward_exec(host, port, resource, protocol, self._auth(), receive, send)
+        await _forward_exec(reachable(self.agents), host, port, resource, protocol, receive, send)
 
     # -- logs --------------------------------------------------------------------------------------------
 
@@ -103,10 +105,11 @@ class PodProxy:
         problem = log_problem(pod, container, previous=params.get("previous") == "true")
         if problem:
             raise ApiError.bad_request(problem)
+        dialer = reachable(self.agents)
         host, port = self._agent(node)
-        url = f"http://{_host_port(host, port)}/containerLogs/{_path(route.namespace, route.name, container)}"
-        async with httpx.AsyncClient(verify=False, timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT)) as http:
-            request = http.build_request("GET", url, params=params, headers={"Authorization": self._auth()})
+        url = f"{dialer.scheme}://{host_port(host, port)}/containerLogs/{_path(route.namespace, route.name, container)}"
+        async with dialer.http_client(timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT)) as http:
+            request = http.build_request("GET", url, params=params)
             try:
                 response = await http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -149,12 +152,7 @@ class PodProxy:
     # -- the agent -----------------------------------------------------------------------------------------
 
     def _agent(self, node_name: str) -> tuple[str, int]:
-        if self.token is None:
-            raise ApiError.unavailable("this API server has no agent token: it cannot reach the nodes' agents")
-        return agent_address(self.registry.get(NODES, None, node_name).obj)
-
-    def _auth(self) -> str:
-        return f"Bearer {self.token}"
+        return reachable(self.agents).address(self.registry.get(NODES, None, node_name).obj)
 
 
 # -- relaying ------------------------------------------------------------------------------------------------
@@ -175,23 +173,23 @@ async def _relay_log(chunks: Any, receive: Receive, send: Send) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def _forward_exec(host: str, port: int, resource: str, protocol: str, auth: str, receive: Receive,
-                        send: Send) -> None:
+async def _forward_exec(dialer: AgentDialer, host: str, port: int, resource: str, protocol: str,
+                        receive: Receive, send: Send) -> None:
     """Open the exec on the agent, accept the client's WebSocket and relay until either side ends."""
     error: ApiError | None = None
     accepted = False
     try:
         with trio.fail_after(CONNECT_TIMEOUT):
-            stream = await trio.open_tcp_stream(host, port)
-    except (OSError, trio.TooSlowError) as exc:
+            stream = await dialer.open_stream(host, port)
+    except (OSError, trio.TooSlowError, trio.BrokenResourceError) as exc:
         stream, error = None, _dial_error(host, port, exc)
     if stream is not None:
         # trio-websocket leaves the stream open when the handshake is refused: we own it and close it.
         try:
             async with trio.open_nursery() as nursery:
-                agent = await wrap_client_stream(nursery, stream, _host_port(host, port), resource,
-                                                 subprotocols=[protocol], extra_headers=[(b"authorization",
-                                                                                          auth.encode())],
+                headers = [(name.lower().encode(), value.encode()) for name, value in dialer.headers().items()]
+                agent = await wrap_client_stream(nursery, stream, host_port(host, port), resource,
+                                                 subprotocols=[protocol], extra_headers=headers,
                                                  max_message_size=MAX_MESSAGE, receive_buffer_size=64 * 1024)
                 await send({"type": "websocket.accept", "subprotocol": protocol})
                 accepted = True
@@ -282,12 +280,8 @@ def _agent_error(code: int, body: bytes) -> ApiError:
 
 
 def _dial_error(host: str, port: int, exc: BaseException) -> ApiError:
-    detail = str(exc) or type(exc).__name__
-    return ApiError(500, "InternalError", f"error dialing backend: dial tcp {_host_port(host, port)}: {detail}")
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    detail = str(exc) or str(exc.__cause__ or "") or type(exc).__name__  # a failed TLS handshake says why in its cause
+    return ApiError(500, "InternalError", f"error dialing backend: dial tcp {host_port(host, port)}: {detail}")
 
 
 def _path(*segments: str | None) -> str:

@@ -1,5 +1,5 @@
-"""Kubernetes' rules for ``pods/log`` and ``pods/exec``: which container a request is about, whether
-it can have a log yet, and where the agent of the pod's node listens.
+"""Kubernetes' rules for ``pods/log`` and ``pods/exec``: which container a request is about, and whether
+it can have a log yet (where the node's agent listens: nodeos.api.agents).
 
 The messages are Kubernetes' own (the API server's ValidateContainer, the
 kubelet's validateContainerLogStatus), because kubectl users read them.
@@ -13,9 +13,8 @@ from typing import Any
 from nodeos.api.http.request import Request
 from nodeos.errors import ApiError
 
-__all__ = ["DEFAULT_AGENT_PORT", "agent_address", "log_params", "log_problem", "pick_container", "waiting_reason"]
+__all__ = ["log_params", "log_problem", "pick_container", "waiting_reason"]
 
-DEFAULT_AGENT_PORT = 10250
 LOG_NUMBERS = ("tailLines", "sinceSeconds", "limitBytes")
 
 
@@ -104,14 +103,3 @@ def log_params(req: Request) -> dict[str, str]:
         if req.flag(flag):
             params[flag] = "true"
     return params
-
-
-def agent_address(node: dict[str, Any]) -> tuple[str, int]:
-    """Where the node's agent listens: its InternalIP (else ExternalIP, Hostname) and kubelet port."""
-    status = node.get("status") or {}
-    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or [] if isinstance(a, dict)}
-    host = addresses.get("InternalIP") or addresses.get("ExternalIP") or addresses.get("Hostname")
-    if not host:
-        raise ApiError.bad_request(f'node "{node["metadata"]["name"]}" has no address to reach its agent at')
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-    return host, port if isinstance(port, int) and port > 0 else DEFAULT_AGENT_PORT

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import trio
 
-from nodeos.api.http.podrules import agent_address
+from nodeos.api.agents import AgentDialer
 from nodeos.errors import ApiError
 
-__all__ = ["PARALLEL", "TIMEOUT", "agent_url", "fetch_summaries", "fetch_summary", "serves_agent"]
+__all__ = ["PARALLEL", "TIMEOUT", "fetch_summaries", "fetch_summary", "serves_agent"]
 
 log = logging.getLogger(__name__)
 TIMEOUT = 3.0  # seconds for one agent to answer; kubectl's own request is not held up by much more
@@ -37,16 +37,9 @@ def serves_agent(node: dict[str, Any]) -> bool:
     return ready and isinstance(port, int) and port > 0
 
 
-def agent_url(node: dict[str, Any], path: str = "stats/summary") -> str:
-    """The URL of ``path`` on the node's agent."""
-    host, port = agent_address(node)
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"http://{netloc}/{path.lstrip('/')}"
-
-
-async def fetch_summary(http: httpx.AsyncClient, node: dict[str, Any], token: str) -> dict[str, Any]:
+async def fetch_summary(http: httpx.AsyncClient, dialer: AgentDialer, node: dict[str, Any]) -> dict[str, Any]:
     """One node's summary; raises ApiError (the node's agent refused or failed) or httpx's errors."""
-    response = await http.get(agent_url(node), headers={"Authorization": f"Bearer {token}"})
+    response = await http.get(dialer.url(node, "stats/summary"))
     if response.status_code != 200:
         raise ApiError(502, "InternalError", f"the node's agent answered {response.status_code}")
     document = response.json()
@@ -55,7 +48,7 @@ async def fetch_summary(http: httpx.AsyncClient, node: dict[str, Any], token: st
     return document
 
 
-async def fetch_summaries(nodes: Iterable[dict[str, Any]], token: str, *,
+async def fetch_summaries(nodes: Iterable[dict[str, Any]], dialer: AgentDialer, *,
                           timeout: float = TIMEOUT) -> dict[str, dict[str, Any]]:
     """The summaries of the nodes that answer within ``timeout``, by node name."""
     asked = [node for node in nodes if serves_agent(node)]
@@ -70,14 +63,13 @@ async def fetch_summaries(nodes: Iterable[dict[str, Any]], token: str, *,
         async with limiter:
             with trio.move_on_after(timeout) as scope:
                 try:
-                    found[name] = await fetch_summary(http, node, token)
+                    found[name] = await fetch_summary(http, dialer, node)
                 except (httpx.HTTPError, ApiError, ValueError) as exc:
                     log.debug("no usage from node %s: %s", name, exc)
             if scope.cancelled_caught:
                 log.debug("no usage from node %s: no answer in %.1fs", name, timeout)
 
-    # plain HTTP to the agents: verify=False only spares loading the CA bundle (18 ms) at every request
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), limits=limits, verify=False) as http, \
+    async with dialer.http_client(timeout=httpx.Timeout(timeout), limits=limits) as http, \
             trio.open_nursery() as nursery:
         for node in asked:
             nursery.start_soon(one, http, node)
