@@ -7,13 +7,18 @@ The steps, kubeadm's trust model:
    refuse unless its CA's hash (SHA-256 of the SubjectPublicKeyInfo) is the
    ``--ca-hash`` the operator copied from ``nodeos token create``. From here
    on, only that CA is trusted.
-2. *Join*: make a key (ECDSA P-256; it never leaves the host) and a CSR, and
-   ``POST /nodeos/v1/join`` with the token: the master consumes the token and
-   answers with a certificate ``system:node:<name>`` in ``system:nodes``, the
-   masters' URLs, the cluster's ranges and DNS domain, and its agent token.
-3. *Write*: ``<data_dir>/pki/{ca.crt,node.crt,node.key}`` (the key 0600),
-   ``<data_dir>/agent-token`` and the worker's TOML (role worker, ``[api]
-   servers`` and the credential files, ``[cluster]``, ``[dns] domain``).
+2. *Join*: make two keys (ECDSA P-256; they never leave the host) and two
+   CSRs — the node's login, and its agent port's serving certificate naming
+   the node and its address (``--address``, default the default route's) —
+   and ``POST /nodeos/v1/join`` with the token: the master consumes the token
+   and answers with both certificates (``system:node:<name>`` in
+   ``system:nodes``), the masters' URLs, the cluster's ranges and DNS domain.
+   No shared secret: the API server reaches the agent with its own client
+   certificate, which the agent checks (nodeos.agent.tls).
+3. *Write*: ``<data_dir>/pki/{ca.crt,node.crt,node.key,agent.crt,agent.key}``
+   (keys 0600) and the worker's TOML (role worker, ``[api] servers`` and the
+   credential files, ``[agent]`` address and serving files, ``[cluster]``,
+   ``[dns] domain``).
 4. *Start*: ``systemctl restart nodeos`` when systemd runs the host and has
    the unit, then wait for the Node to be Ready; otherwise exec ``nodeos
    daemon`` in the foreground. ``--no-start`` stops after writing.
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import ipaddress
 import os
 import re
 import shutil
@@ -47,7 +53,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from nodeos._config_values import RUNTIMES, node_name
+from nodeos._config_values import RUNTIMES, host_ip, node_name
+from nodeos.agent.host import default_address
 from nodeos.api.auth.bootstrap import parse_token
 from nodeos.api.clusterinfo import CLUSTER_INFO, NAMESPACE, ca_from_kubeconfig, ca_hash
 from nodeos.cli.progress import Progress
@@ -84,6 +91,7 @@ class JoinPlan:
     runtime: str | None
     start: bool
     force: bool
+    address: str = "127.0.0.1"  # the node's InternalIP: the API server dials its agent there
 
     @property
     def pki(self) -> Path:
@@ -105,6 +113,8 @@ def register(subparsers: Any) -> None:
                    help=f"where to write the worker's config (default: {DEFAULT_CONFIG})")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
                    help=f"the node's data directory, for its credentials (default: {DEFAULT_DATA_DIR})")
+    p.add_argument("--address", metavar="IP", help="this node's address, where the API server reaches its agent "
+                                                   "(default: the address of the default route)")
     p.add_argument("--runtime", choices=RUNTIMES, help="run pods on Podman (the default) or on the simulator")
     p.add_argument("--no-start", dest="start", action="store_false", help="write the files, start nothing")
     p.add_argument("--force", action="store_true", help="overwrite an existing config and credentials")
@@ -149,12 +159,17 @@ def make_plan(args: argparse.Namespace) -> JoinPlan:
         name = node_name(args.name or socket.gethostname().lower())
     except ValueError as exc:
         raise JoinError(f"--name: {exc}") from None
+    try:
+        address = host_ip(args.address) if args.address else default_address()
+    except ValueError as exc:
+        raise JoinError(f"--address: {exc}") from None
     config_path, data_dir = args.config.expanduser().absolute(), args.data_dir.expanduser().absolute()
     if config_path.exists() and not args.force and not packaged_and_unchanged(config_path):
         raise JoinError(f"{config_path} exists: this host has a config already; pass --force to replace it")
     for path in (config_path.parent, data_dir):
         _check_writable(path)
-    return JoinPlan(server, token, digest, name, config_path, data_dir, args.runtime, args.start, args.force)
+    return JoinPlan(server, token, digest, name, config_path, data_dir, args.runtime, args.start, args.force,
+                    address)
 
 
 def packaged_and_unchanged(path: Path, dpkg_status: Path = DPKG_STATUS) -> bool:
@@ -197,8 +212,10 @@ async def _join(plan: JoinPlan, progress: Progress) -> dict[str, Any]:
     ca_pem = await discover(plan.server, plan.ca_hash)
     progress.update(f"CA {plan.ca_hash[:19]}… matches; asking for a node certificate as {plan.name}")
     key, csr = await trio.to_thread.run_sync(make_csr, plan.name)
-    answer = await request_join(plan.server, ca_pem, plan.token, plan.name, csr)
+    serving_key, serving_csr = await trio.to_thread.run_sync(make_csr, plan.name, plan.address)
+    answer = await request_join(plan.server, ca_pem, plan.token, plan.name, csr, serving_csr)
     answer["_key"] = key
+    answer["_serving_key"] = serving_key
     answer["_ca"] = ca_pem
     return answer
 
@@ -222,22 +239,29 @@ async def discover(server: str, expected: str) -> bytes:
     return ca_pem
 
 
-def make_csr(name: str) -> tuple[bytes, str]:
-    """A new key (PEM) and a CSR for the node; the server sets the subject anyway."""
+def make_csr(name: str, address: str | None = None) -> tuple[bytes, str]:
+    """A new key (PEM) and a CSR for the node; the server sets the subject anyway. With ``address``: the
+    agent port's serving CSR, naming the node and that address (the server signs the address it lists)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{name}"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes")])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if address is not None:
+        sans = [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address(address))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    csr = builder.sign(key, hashes.SHA256())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     return pem, csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-async def request_join(server: str, ca_pem: bytes, token: str, name: str, csr: str) -> dict[str, Any]:
+async def request_join(server: str, ca_pem: bytes, token: str, name: str, csr: str,
+                       serving_csr: str) -> dict[str, Any]:
     """POST the join over TLS verified against ``ca_pem`` alone."""
     pinned = ssl.create_default_context(cadata=ca_pem.decode())
     async with httpx.AsyncClient(verify=pinned, timeout=TIMEOUT) as client:
-        response = await _send(client, "POST", server + JOIN_PATH, json={"nodeName": name, "csr": csr},
+        body = {"nodeName": name, "csr": csr, "servingCsr": serving_csr}
+        response = await _send(client, "POST", server + JOIN_PATH, json=body,
                                headers={"Authorization": f"Bearer {token}"})
     if response.status_code == 401:
         raise JoinError(f"{server} refused the token (unknown, expired or already used): "
@@ -247,6 +271,7 @@ async def request_join(server: str, ca_pem: bytes, token: str, name: str, csr: s
     try:
         answer = response.json()
         x509.load_pem_x509_certificate(answer["certificate"].encode())
+        x509.load_pem_x509_certificate(answer["servingCertificate"].encode())
         if not isinstance(answer.get("servers"), list) or not isinstance(answer.get("cluster"), dict):
             raise TypeError
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -321,8 +346,10 @@ def worker_config(plan: JoinPlan, answer: dict[str, Any], servers: list[str]) ->
                     "node_cidr_size": int(cluster["node_cidr_size"])},
         "dns": {"domain": str(cluster["dns_domain"])},
     }
+    data["agent"] = {"address": plan.address, "cert_file": str(plan.pki / "agent.crt"),
+                     "key_file": str(plan.pki / "agent.key")}
     if plan.runtime:
-        data["agent"] = {"runtime": plan.runtime}
+        data["agent"]["runtime"] = plan.runtime
     try:
         config = build(data, "the join's answer")
     except ConfigError as exc:
@@ -341,7 +368,9 @@ def write_files(plan: JoinPlan, answer: dict[str, Any]) -> Written:
         _write(ca, answer["_ca"], 0o644)
         _write(cert, answer["certificate"].encode(), 0o644)
         _write(key, answer["_key"], 0o600)
-        _write(plan.data_dir / "agent-token", (str(answer.get("agentToken") or "") + "\n").encode(), 0o600)
+        _write(plan.pki / "agent.crt", answer["servingCertificate"].encode(), 0o644)
+        _write(plan.pki / "agent.key", answer["_serving_key"], 0o600)
+        (plan.data_dir / "agent-token").unlink(missing_ok=True)  # an earlier join's shared secret: not used now
         plan.config_path.parent.mkdir(parents=True, exist_ok=True)
         _write(plan.config_path, text.encode(), 0o644)
     except OSError as exc:

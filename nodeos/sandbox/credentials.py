@@ -7,8 +7,11 @@ master's data dir before anything starts and issues each worker the
 certificate ``nodeos join`` would give it — CN ``system:node:<name>``, O
 ``system:nodes`` — so node restriction confines the sandbox's workers
 exactly as on a real fleet (the join itself is exercised by the package
-test). The administrator's certificate (``system:masters``) is what the
-kubeconfig and ``up``'s readiness poll use.
+test), and its agent port's serving certificate (SANs its name and address),
+as the join's serving CSR would: the API server reaches the workers' agents
+over TLS with its own client certificate, no shared token. The
+administrator's certificate (``system:masters``) is what the kubeconfig and
+``up``'s readiness poll use.
 
 Blocking file I/O and key generation: the sandbox's commands are synchronous.
 """
@@ -23,7 +26,7 @@ import httpx
 from nodeos.pki import KeyPair, ensure_ca, ensure_certificate
 from nodeos.sandbox.layout import Host, Sandbox
 
-__all__ = ["admin_client", "admin_pair", "ca_path", "ensure_credentials", "node_pair"]
+__all__ = ["admin_client", "admin_pair", "agent_pair", "ca_path", "ensure_credentials", "node_pair"]
 
 NODES_GROUP = "system:nodes"
 MASTERS_GROUP = "system:masters"
@@ -43,18 +46,25 @@ def node_pair(host: Host) -> KeyPair:
     return KeyPair(directory / "node.crt", directory / "node.key")
 
 
+def agent_pair(host: Host) -> KeyPair:
+    directory = host.dir / "data" / "pki"
+    return KeyPair(directory / "agent.crt", directory / "agent.key")
+
+
 def admin_pair(sandbox: Sandbox) -> KeyPair:
     return KeyPair(sandbox.dir / f"{ADMIN_NAME}.crt", sandbox.dir / f"{ADMIN_NAME}.key")
 
 
 def ensure_credentials(sandbox: Sandbox) -> None:
-    """The CA (kept if the master's data dir has one), each worker's node certificate, the admin's."""
+    """The CA (kept if the master's data dir has one), each worker's node and agent certificates, the admin's."""
     ca = ensure_ca(_master_pki(sandbox))
     for host in sandbox.hosts:
         if host.role == "worker":
             pair = node_pair(host)
             ensure_certificate(ca, pair.cert_path.parent, "node", common_name=f"system:node:{host.name}",
                                organizations=(NODES_GROUP,), usage="client")
+            ensure_certificate(ca, pair.cert_path.parent, "agent", common_name=f"system:node:{host.name}",
+                               organizations=(NODES_GROUP,), dns_names=[host.name], ips=[host.ip], usage="server")
     ensure_certificate(ca, sandbox.dir, ADMIN_NAME, common_name=ADMIN_NAME, organizations=(MASTERS_GROUP,),
                        usage="client")
 

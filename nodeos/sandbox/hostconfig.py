@@ -16,10 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nodeos.agent.token import TOKEN_FILE, agent_token
 from nodeos.config import default_config, dump
 from nodeos.daemon import NODE_NETWORK
-from nodeos.sandbox.credentials import admin_pair, ca_path, node_pair
+from nodeos.sandbox.credentials import admin_pair, agent_pair, ca_path, node_pair
 from nodeos.sandbox.layout import API_PORT, Host, Sandbox
 
 try:
@@ -57,36 +56,26 @@ def write_host_files(sandbox: Sandbox, host: Host) -> None:
                  host.dir / "networks"):
         path.mkdir(parents=True, exist_ok=True)
     host.config.write_text(nodeos_config(sandbox, host))
-    _share_agent_token(sandbox, host)
     host.containers_conf.write_text(containers_conf(host))
     host.storage_conf.write_text(_toml({"storage": {
         "driver": "overlay", "graphroot": str(host.graphroot), "runroot": str(host.runroot)}}))
 
 
-def _share_agent_token(sandbox: Sandbox, host: Host) -> None:
-    """The master's agent token in the host's data dir: the API server forwards logs and exec to every
-    agent with it, and an agent answers only its own data dir's token (nodeos.agent.token)."""
-    token = agent_token(sandbox.master.dir / "data")
-    if host is not sandbox.master:
-        path = host.dir / "data" / TOKEN_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(token + "\n")
-
-
 def nodeos_config(sandbox: Sandbox, host: Host) -> str:
     """The host's nodeos TOML, built and checked by nodeos.config's own schema."""
+    agent: dict[str, Any] = {"address": host.ip, "heartbeat_seconds": HEARTBEAT_SECONDS}
     if host.role == "worker":
-        pair = node_pair(host)
+        pair, serving = node_pair(host), agent_pair(host)
         api: dict[str, Any] = {"server": sandbox.url, "ca_file": ca_path(sandbox), "cert_file": pair.cert_path,
                                "key_file": pair.key_path}
+        agent.update(cert_file=serving.cert_path, key_file=serving.key_path)  # the agent port's, over TLS
     else:
-        api = {"listen": f"0.0.0.0:{API_PORT}", "tls": True}
+        api = {"listen": f"0.0.0.0:{API_PORT}", "tls": True}  # its own agent's certificate comes from its CA
     config = default_config(
         node={"name": host.name, "role": host.role, "data_dir": host.dir / "data",
               "disable": [] if sandbox.network else list(NODE_NETWORK)},
         api=api,
-        agent={"address": host.ip, "heartbeat_seconds": HEARTBEAT_SECONDS},
+        agent=agent,
         podman={"socket": host.podman_socket, "manage": True, "containers_conf": host.containers_conf},
         proxy={"mode": sandbox.proxy_mode},
     )

@@ -63,10 +63,15 @@ async def _token(admin: str, ttl: dt.timedelta | None = dt.timedelta(hours=1)) -
     return str(token)
 
 
-async def _join(url: str, ctx: ssl.SSLContext, token: str, name: str = "w1", csr: str | None = None):
+async def _join(url: str, ctx: ssl.SSLContext, token: str, name: str = "w1", csr: str | None = None,
+                serving: str | None = None):
+    from nodeos.cli.join import make_csr
+
+    body = {"nodeName": name, "csr": csr or _csr(), "servingCsr": serving or make_csr(name, "127.0.0.1")[1]}
+    if serving == "absent":
+        del body["servingCsr"]
     async with httpx.AsyncClient(verify=ctx) as client:
-        return await client.post(f"{url}/nodeos/v1/join", json={"nodeName": name, "csr": csr or _csr()},
-                                 headers={"Authorization": f"Bearer {token}"})
+        return await client.post(f"{url}/nodeos/v1/join", json=body, headers={"Authorization": f"Bearer {token}"})
 
 
 def _ctx(config) -> ssl.SSLContext:
@@ -103,7 +108,16 @@ async def test_a_token_joins_once_and_the_server_names_the_node(tmp_path):
         assert answer["servers"][0] == url
         assert answer["cluster"] == {"service_cidr": "10.96.0.0/16", "pod_cidr": "10.244.0.0/16",
                                      "node_cidr_size": 24, "dns_domain": "cluster.local"}
-        assert answer["agentToken"] == (tmp_path / "agent-token").read_text().strip()
+        # the agent port's serving certificate: the node's name and the address its serving CSR listed, and
+        # no shared agent token any more (the API server dials agents with its own client certificate)
+        serving = x509.load_pem_x509_certificate(answer["servingCertificate"].encode())
+        assert serving.subject.rfc4514_string() == "O=system:nodes,CN=system:node:w1"
+        sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert sans.get_values_for_type(x509.DNSName) == ["w1"]
+        assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+        usages = serving.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(usages) == [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+        assert "agentToken" not in answer
         again = await _join(url, _ctx(config), token, "w2")
         assert again.status_code == 401
         async with httpx.AsyncClient() as client:
@@ -138,17 +152,22 @@ async def test_expired_unknown_and_wrong_tokens_are_401(tmp_path):
         assert (await _join(url, _ctx(config), good)).status_code == 200
 
 
-@pytest.mark.parametrize(("name", "csr", "message"), [
-    ("Bad_Name", None, "nodeName \"Bad_Name\": a lowercase RFC 1123 subdomain"),
-    ("w1", "not a csr", "csr: not a PEM certificate signing request"),
-    ("w1", "weak", "csr: an RSA key of 1024 bits is too weak"),
+@pytest.mark.parametrize(("name", "csr", "serving", "message"), [
+    ("Bad_Name", None, None, "nodeName \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+    ("w1", "not a csr", None, "csr: not a PEM certificate signing request"),
+    ("w1", "weak", None, "csr: an RSA key of 1024 bits is too weak"),
+    ("w1", None, "absent", "nodeName, csr and servingCsr must be strings"),
+    ("w1", None, "not a csr", "servingCsr: not a PEM certificate signing request"),
+    ("w1", None, "no address", "servingCsr: it must list the node's address"),
 ])
-async def test_bad_requests_are_one_clear_status_and_keep_the_token(tmp_path, name, csr, message):
+async def test_bad_requests_are_one_clear_status_and_keep_the_token(tmp_path, name, csr, serving, message):
     if csr == "weak":
         csr = _csr(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    if serving == "no address":
+        serving = _csr()
     async with _master(tmp_path) as (config, url, admin):
         token = await _token(admin)
-        response = await _join(url, _ctx(config), token, name, csr)
+        response = await _join(url, _ctx(config), token, name, csr, serving)
         assert response.status_code == 400
         assert message in response.json()["message"]
         assert (await _join(url, _ctx(config), token)).status_code == 200  # the refusal did not spend it
@@ -200,11 +219,12 @@ async def test_the_join_trusts_only_the_pinned_ca(tmp_path):
         other = ensure_ca(tmp_path / "other").cert_path.read_bytes()
         token = await _token(admin)
         with pytest.raises(JoinError, match=r"does not verify with the pinned CA .*certificate verify failed"):
-            await request_join(url, other, token, "w1", make_csr("w1")[1])
+            await request_join(url, other, token, "w1", make_csr("w1")[1], make_csr("w1", "127.0.0.1")[1])
         alias = next((name for name in ("runsc", "localhost.localdomain") if _resolves(name)), None)
         if alias is not None:  # a name of this host that its certificate does not list
             with pytest.raises(JoinError, match=r"does not verify with the pinned CA .*mismatch"):
-                await request_join(url.replace("127.0.0.1", alias), pem, token, "w1", make_csr("w1")[1])
+                await request_join(url.replace("127.0.0.1", alias), pem, token, "w1", make_csr("w1")[1],
+                                   make_csr("w1", "127.0.0.1")[1])
         assert (await _join(url, _ctx(config), token)).status_code == 200  # none of that reached the server
 
 

@@ -137,7 +137,7 @@ def test_a_tampered_csr_is_refused():
 def _args(tmp_path: Path, **overrides) -> argparse.Namespace:
     base = {"server": "https://10.0.0.1:6443", "token": "abcdef.0123456789abcdef", "ca_hash": "sha256:" + "a" * 64,
             "name": "w1", "config": tmp_path / "etc" / "nodeos.toml", "data_dir": tmp_path / "data",
-            "runtime": None, "start": True, "force": False}
+            "runtime": None, "start": True, "force": False, "address": None}
     return argparse.Namespace(**{**base, **overrides})
 
 

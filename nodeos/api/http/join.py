@@ -1,20 +1,25 @@
 """``POST /nodeos/v1/join``: a bootstrap token's holder trades it, once, for a node credential.
 
 The caller is a bootstrap user (``system:bootstrap:<id>``, authenticated by
-its token: nodeos.api.auth.bootstrap) and sends ``{"nodeName", "csr"}`` — a
-PEM certificate signing request whose key never leaves the new host. The
+its token: nodeos.api.auth.bootstrap) and sends ``{"nodeName", "csr",
+"servingCsr"}`` — PEM certificate signing requests whose keys never leave the
+new host: one for its client certificate, one for its agent port. The
 server checks the CSR (its signature, an RSA key of 2048 bits or more or an
 EC key, a node name that is a DNS-1123 subdomain), consumes the token (a
 compare-and-swap: a second join with it gets 401), and signs a client
 certificate for ``system:node:<name>`` in ``system:nodes`` — whatever subject
-the CSR asked for, the server decides who the node is.
+the CSR asked for, the server decides who the node is — and a serving
+certificate for its agent (usage server, the same subject, SANs the node
+name and the IP addresses the serving CSR lists: the address the API server
+will dial). As with kubelet serving certificates, the node's claimed
+address is trusted at join time: the token's holder is trusted to be that
+host, and a wrong address only makes its own agent unreachable.
 
 The answer carries all the worker needs to write its config: the
-certificate, the CA, the masters' URLs (this master's first, then those in
-the ``kubernetes`` Endpoints), the cluster's ranges and DNS domain, and the
-master's agent token (the API server still uses that one shared token to
-reach every agent for logs and exec — a known limit: a per-node agent
-credential would be better).
+certificates, the CA, the masters' URLs (this master's first, then those in
+the ``kubernetes`` Endpoints), the cluster's ranges and DNS domain. No shared
+secret: the API server reaches the agent with its own client certificate
+(nodeos.api.agents), which the agent checks (nodeos.agent.tls).
 
 Why a nodeos path and not Kubernetes' CertificateSigningRequest API: that API
 needs an approver and a signer controller, and kubelet's TLS bootstrap
@@ -45,7 +50,8 @@ from nodeos.config import Config
 from nodeos.errors import ApiError
 from nodeos.pki import load_ca, sign_public_key
 
-__all__ = ["JOIN_PATH", "NODES_GROUP", "NODE_USER_PREFIX", "JoinHandler", "check_csr", "node_user", "start_join"]
+__all__ = ["JOIN_PATH", "NODES_GROUP", "NODE_USER_PREFIX", "JoinHandler", "check_csr", "node_user", "serving_ips",
+           "start_join"]
 
 JOIN_PATH = "/nodeos/v1/join"
 NODE_USER_PREFIX = "system:node:"
@@ -59,7 +65,7 @@ def node_user(name: str) -> str:
     return NODE_USER_PREFIX + name
 
 
-def check_csr(pem: str, node_name: str) -> x509.CertificateSigningRequest:
+def check_csr(pem: str, node_name: str, field: str = "csr") -> x509.CertificateSigningRequest:
     """The CSR, if it may become the node's certificate; ApiError 400 naming the first problem otherwise."""
     problems = is_dns1123_subdomain(node_name) if node_name else ["must not be empty"]
     if problems:
@@ -67,16 +73,29 @@ def check_csr(pem: str, node_name: str) -> x509.CertificateSigningRequest:
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
     except ValueError:
-        raise _invalid("csr: not a PEM certificate signing request") from None
+        raise _invalid(f"{field}: not a PEM certificate signing request") from None
     if not csr.is_signature_valid:
-        raise _invalid("csr: its signature does not match its key")
+        raise _invalid(f"{field}: its signature does not match its key")
     key = csr.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
-            raise _invalid(f"csr: an RSA key of {key.key_size} bits is too weak; use {MIN_RSA_BITS} or more, or EC")
+            raise _invalid(f"{field}: an RSA key of {key.key_size} bits is too weak; use {MIN_RSA_BITS} or more, "
+                           "or EC")
     elif not isinstance(key, ec.EllipticCurvePublicKey):
-        raise _invalid("csr: the key must be RSA (2048 bits or more) or EC")
+        raise _invalid(f"{field}: the key must be RSA (2048 bits or more) or EC")
     return csr
+
+
+def serving_ips(csr: x509.CertificateSigningRequest) -> list[str]:
+    """The IP addresses the serving CSR lists (its DNS names are ignored: the node name is the one)."""
+    try:
+        sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = None
+    ips = [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] if sans is not None else []
+    if not ips:
+        raise _invalid("servingCsr: it must list the node's address (an IP SAN): the API server dials it there")
+    return ips
 
 
 @dataclass(frozen=True)
@@ -91,12 +110,11 @@ class ClusterFacts:
 
 class JoinHandler:
     def __init__(self, registry: Registry, tokens: BootstrapTokens, pki_directory: Path, facts: ClusterFacts,
-                 agent_token: str, own_url: str) -> None:
+                 own_url: str) -> None:
         self.registry = registry
         self.tokens = tokens
         self.pki_directory = pki_directory
         self.facts = facts
-        self.agent_token = agent_token
         self.own_url = own_url
 
     async def handle(self, req: Request, user: User | None, send: Send) -> None:
@@ -107,21 +125,24 @@ class JoinHandler:
                                      "get one with nodeos token create on a master")
         body = await req.document()
         if not isinstance(body, dict):
-            raise _invalid("the body must be a JSON object {\"nodeName\": ..., \"csr\": ...}")
-        name, pem = body.get("nodeName"), body.get("csr")
-        if not isinstance(name, str) or not isinstance(pem, str):
-            raise _invalid("nodeName and csr must be strings")
+            raise _invalid('the body must be a JSON object {"nodeName": ..., "csr": ..., "servingCsr": ...}')
+        name, pem, serving_pem = body.get("nodeName"), body.get("csr"), body.get("servingCsr")
+        if not isinstance(name, str) or not isinstance(pem, str) or not isinstance(serving_pem, str):
+            raise _invalid("nodeName, csr and servingCsr must be strings (servingCsr: the agent port's, "
+                           "from a nodeos join of this version)")
         csr = check_csr(pem, name)
+        serving = check_csr(serving_pem, name, "servingCsr")
+        ips = serving_ips(serving)
         self._refuse_a_live_node(name)
         # Signed before the token is spent: a CA that cannot sign must not cost the operator the token.
-        ca_pem, cert_pem = await trio.to_thread.run_sync(self._sign, csr, name)
+        ca_pem, cert_pem, serving_cert_pem = await trio.to_thread.run_sync(self._sign, csr, serving, ips, name)
         await self.tokens.consume(user.name.removeprefix(USER_PREFIX), name)
         await send_json(send, 200, {
             "kind": "JoinResponse", "apiVersion": "nodeos/v1",
-            "certificate": cert_pem, "ca": ca_pem, "servers": self._servers(),
+            "certificate": cert_pem, "servingCertificate": serving_cert_pem, "ca": ca_pem,
+            "servers": self._servers(),
             "cluster": {"service_cidr": self.facts.service_cidr, "pod_cidr": self.facts.pod_cidr,
                         "node_cidr_size": self.facts.node_cidr_size, "dns_domain": self.facts.dns_domain},
-            "agentToken": self.agent_token,
         })
 
     def _refuse_a_live_node(self, name: str) -> None:
@@ -136,12 +157,17 @@ class JoinHandler:
             raise ApiError(409, "AlreadyExists", f'a Ready node named "{name}" exists already: choose another '
                                                  "name with --name, or delete that Node first")
 
-    def _sign(self, csr: x509.CertificateSigningRequest, name: str) -> tuple[str, str]:
+    def _sign(self, csr: x509.CertificateSigningRequest, serving: x509.CertificateSigningRequest, ips: list[str],
+              name: str) -> tuple[str, str, str]:
+        """The CA, the node's client certificate and its agent's serving certificate, as PEM."""
         ca = load_ca(self.pki_directory)
         cert = sign_public_key(ca, csr.public_key(), common_name=node_user(name), organizations=(NODES_GROUP,),
                                usage="client")
+        serving_cert = sign_public_key(ca, serving.public_key(), common_name=node_user(name),
+                                       organizations=(NODES_GROUP,), dns_names=[name], ips=ips, usage="server")
         pem = serialization.Encoding.PEM
-        return ca.cert.public_bytes(pem).decode(), cert.public_bytes(pem).decode()
+        return (ca.cert.public_bytes(pem).decode(), cert.public_bytes(pem).decode(),
+                serving_cert.public_bytes(pem).decode())
 
     def _servers(self) -> list[str]:
         """This master first, then every master in the ``kubernetes`` Endpoints (its https port)."""
@@ -164,12 +190,11 @@ def _invalid(message: str) -> ApiError:
     return ApiError.bad_request(message)
 
 
-async def start_join(config: Config, registry: Registry, tokens: BootstrapTokens, agent_token: str,
-                     advertise: str) -> JoinHandler:
+async def start_join(config: Config, registry: Registry, tokens: BootstrapTokens, advertise: str) -> JoinHandler:
     """The join endpoint of a TLS master, with cluster-info ensured for the hosts that will call it."""
     own_url = master_url(config, advertise)
     ca_pem = await trio.Path(pki_dir(config) / "ca.crt").read_bytes()
     await ensure_cluster_info(registry, ca_pem, own_url)
     facts = ClusterFacts(str(config.cluster.service_cidr), str(config.cluster.pod_cidr),
                          config.cluster.node_cidr_size, config.dns.domain)
-    return JoinHandler(registry, tokens, pki_dir(config), facts, agent_token, own_url)
+    return JoinHandler(registry, tokens, pki_dir(config), facts, own_url)
