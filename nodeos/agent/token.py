@@ -2,10 +2,12 @@
 
 ``kubectl logs`` and ``exec`` reach a pod through the API server, which
 forwards them to the agent on the pod's node: the agent's server must only
-answer the API server. Until the security issue brings TLS and real
-credentials, both sides read one bearer token from ``<data_dir>/agent-token``.
-That covers an all-in-one node and masters and workers that share the
-file; a worker elsewhere needs the master's file copied to it.
+answer the API server. On a TLS cluster that is done with certificates
+(``nodeos.agent.tls``, ``nodeos.api.agents``) and this token is never made.
+On a plain-HTTP cluster (tests, loopback) both sides read one bearer token
+from ``<data_dir>/agent-token``: that covers an all-in-one node and masters
+and workers that share the file; a worker elsewhere needs the master's file
+copied to it.
 """
 
 from __future__ import annotations
