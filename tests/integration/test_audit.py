@@ -159,3 +159,17 @@ def test_no_audit_log_when_turned_off(tmp_path):
     finally:
         daemon.stop()
     assert not (tmp_path / "node" / "data" / "audit.log").exists()
+
+
+def test_an_exec_is_logged_as_a_create_of_pods_exec(master, tmp_path):
+    """On the insecure port, of a pod no node runs: refused, and logged with the refusal's code."""
+    def kubectl(*args: str, check: bool = True):
+        return run_kubectl(master.kubeconfig(), tmp_path / "cache", *args, check=check, context=master.log())
+
+    kubectl("run", "unbound", "--image=busybox:1.36", "--restart=Never")
+    result = kubectl("exec", "unbound", "--", "sh", check=False)
+    assert result.returncode == 1, result.stderr
+    event = wait_for(master, lambda e: e.get("objectRef", {}).get("subresource") == "exec", "the exec's line")
+    assert ref(event)[:4] == ("create", "pods", "default", "unbound")
+    assert event["responseStatus"]["code"] >= 400, event
+    assert event["user"]["username"] == "system:unsecured"  # the insecure port's caller
