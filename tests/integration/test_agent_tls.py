@@ -7,7 +7,8 @@ certificate from the join, and no shared agent token. The API server then
 reaches both agents over HTTPS with its ``system:masters`` client
 certificate — ``kubectl top nodes``, the node proxy and a pod's log go
 through it — while a request without a certificate, or with a node's, is
-refused by the agents.
+refused by the agents. Last, a real Podman container's log and an exec
+(a WebSocket over the TLS stream) through the API server's own dialer.
 """
 
 from __future__ import annotations
@@ -19,13 +20,26 @@ import ssl
 import subprocess
 import sys
 import tomllib
+from contextlib import suppress
+from functools import partial
 
 import httpx
 import pytest
+import trio
 from cryptography import x509
+from trio_websocket import ConnectionClosed, wrap_client_stream
 
-from nodeos.config import build, dump
+from nodeos.agent import remotecommand as rc
+from nodeos.agent.podman.client import LibpodClient
+from nodeos.agent.podman.streams import PodmanStreams
+from nodeos.agent.server import serve_agent
+from nodeos.agent.tls import agent_serving_files
+from nodeos.api.agents import tls_dialer
+from nodeos.api.tls import pki_dir
+from nodeos.config import build, default_config, dump
+from nodeos.pki import ensure_certificate, load_ca
 from tests.daemon import Daemon, free_port, node_is_ready
+from tests.integration.test_pod_streams import run
 from tests.kubectl import run_kubectl
 from tests.waiting import poll
 
@@ -164,3 +178,55 @@ def test_the_agents_refuse_anyone_but_the_api_server(cluster):
                              ).status_code == 401
     with pytest.raises(httpx.HTTPError):  # no plain HTTP on the agent port any more
         httpx.get(f"http://127.0.0.1:{cluster.worker_port}/stats/summary", timeout=5)
+
+
+# -- logs and exec of a real Podman container, through the API server's dialer over TLS ------------------------
+
+@pytest.fixture
+async def tls_agent(podman_socket, nursery, tmp_path):
+    """A TLS master's agent on Podman (its own certificate from its CA) and the API server's dialer for it."""
+    config = default_config(node={"name": "m1", "data_dir": tmp_path / "m1"}, api={"tls": True})
+    port = free_port()
+    async with LibpodClient(podman_socket) as client:
+        files = await trio.to_thread.run_sync(agent_serving_files, config, "127.0.0.1")
+        await nursery.start(partial(serve_agent, PodmanStreams(client), host="127.0.0.1", port=port, tls=files))
+        yield await trio.to_thread.run_sync(tls_dialer, config), port, config
+        nursery.cancel_scope.cancel()
+
+
+async def test_logs_and_exec_go_over_tls_with_the_client_certificate(tls_agent, podman_ns, test_image):
+    dialer, port, config = tls_agent
+    run(test_image, podman_ns, "echo over tls; sleep 3600")
+    url = f"https://127.0.0.1:{port}/containerLogs/{podman_ns}/p/c"
+    async with dialer.http_client(timeout=10) as http:
+        with trio.fail_after(10):
+            while (await http.get(url)).content != b"over tls\n":
+                await trio.sleep(0.05)
+    stream = await dialer.open_stream("127.0.0.1", port)
+    received = b""
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(nursery, stream, f"127.0.0.1:{port}",
+                                          f"/exec/{podman_ns}/p/c?command=echo&command=hi&stdout=true",
+                                          subprotocols=[rc.V5])
+            with suppress(ConnectionClosed):
+                while True:
+                    message = await ws.get_message()
+                    if message[0] == rc.STDOUT:
+                        received += message[1:]
+            nursery.cancel_scope.cancel()
+    finally:
+        await stream.aclose()
+    assert received == b"hi\n"
+    pki = pki_dir(config)  # a node's certificate may not open an exec, as it may not read a log
+    node = ensure_certificate(load_ca(pki), pki, "node", common_name="system:node:w2",
+                              organizations=("system:nodes",), usage="client")
+    as_node = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    as_node.load_cert_chain(str(node.cert_path), str(node.key_path))
+    async with httpx.AsyncClient(verify=as_node) as http:
+        upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": rc.V5}
+        refused = await http.get(f"https://127.0.0.1:{port}/exec/{podman_ns}/p/c?command=true&stdout=true",
+                                 headers=upgrade)
+        assert refused.status_code == 403 and refused.json()["reason"] == "Forbidden"
+        assert (await http.get(url)).status_code == 403
