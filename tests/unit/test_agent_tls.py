@@ -20,9 +20,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from nodeos.agent.server import serve_agent
 from nodeos.agent.tls import agent_serving_files, check_client, port_credentials
 from nodeos.api.agents import AgentDialer, agent_address, reachable, tls_dialer
+from nodeos.api.http.join import check_csr, serving_ips
 from nodeos.api.metrics import agents
 from nodeos.api.tls import ServingFiles, pki_dir
-from nodeos.config import default_config
+from nodeos.cli.join import JoinPlan, make_csr, worker_config
+from nodeos.config import default_config, parse
+from nodeos.credentials import check_credentials
 from nodeos.errors import ApiError, ConfigError
 from nodeos.pki import ensure_ca, ensure_certificate
 
@@ -176,3 +179,45 @@ async def test_the_dialer_checks_the_agents_certificate(tmp_path, nursery):
     with pytest.raises(trio.BrokenResourceError) as refused:  # the WebSocket path: the handshake itself fails
         await dialer.open_stream("127.0.0.1", port)
     assert "IP address mismatch" in str(refused.value.__cause__)
+
+
+# -- the config keys, and what the join writes -------------------------------------------------------------------
+
+def test_agent_keys_are_checked_before_the_daemon_starts(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[agent\] key_file: required with cert_file"):
+        default_config(agent={"cert_file": "/x/agent.crt"})
+    ca = ensure_ca(tmp_path / "pki")
+    pair = ensure_certificate(ca, tmp_path / "pki", "agent", common_name="system:node:w1", ips=["127.0.0.1"])
+    other = ensure_certificate(ca, tmp_path / "pki", "other", common_name="x")
+    api = {"servers": ["https://10.0.0.1:6443"], "ca_file": str(ca.cert_path)}
+    check_credentials(default_config(node={"role": "worker"}, api=api,
+                                     agent={"cert_file": pair.cert_path, "key_file": pair.key_path}))
+    missing = default_config(node={"role": "worker"}, api=api,
+                             agent={"cert_file": pair.cert_path, "key_file": tmp_path / "gone.key"})
+    with pytest.raises(ConfigError, match=r"^<config>: \[agent\] key_file: .*gone\.key: cannot read: No such file"):
+        check_credentials(missing)
+    crossed = default_config(node={"role": "worker"}, api=api,
+                             agent={"cert_file": pair.cert_path, "key_file": other.key_path})
+    with pytest.raises(ConfigError, match=r"\[agent\] cert_file: .* not a usable certificate and key"):
+        check_credentials(crossed)
+
+
+def test_the_join_writes_the_agents_files_and_address(tmp_path):
+    plan = JoinPlan("https://10.0.0.1:6443", "t", "h", "w1", tmp_path / "nodeos.toml", tmp_path / "data", None, True,
+                    False, "192.0.2.5")
+    answer = {"cluster": {"service_cidr": "10.96.0.0/16", "pod_cidr": "10.244.0.0/16", "node_cidr_size": 24,
+                          "dns_domain": "cluster.local"}}
+    config = parse(worker_config(plan, answer, ["https://10.0.0.1:6443"]), "test")
+    assert config.agent.address == "192.0.2.5"
+    assert (config.agent.cert_file, config.agent.key_file) == (tmp_path / "data" / "pki" / "agent.crt",
+                                                               tmp_path / "data" / "pki" / "agent.key")
+
+
+def test_the_serving_csr_names_the_node_and_its_address():
+    _, pem = make_csr("w1", "192.0.2.5")
+    csr = check_csr(pem, "w1", "servingCsr")
+    assert serving_ips(csr) == ["192.0.2.5"]
+    with pytest.raises(ApiError, match="servingCsr: it must list the node's address"):
+        serving_ips(check_csr(make_csr("w1")[1], "w1", "servingCsr"))
+    with pytest.raises(ApiError, match="servingCsr: not a PEM certificate signing request"):
+        check_csr("junk", "w1", "servingCsr")
