@@ -36,18 +36,19 @@ trap 'exit 130' INT TERM
 wait_ready() {
     .venv/bin/python - "$kubeconfig" "$pid" <<'PY'
 import os, sys, time
-import httpx, yaml
+import httpx
+
+from nodeos.client.kubeconfig import load_connection
 
 path, pid = sys.argv[1], int(sys.argv[2])
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline:
     os.kill(pid, 0)  # raises once nodeos has exited
     try:
-        with open(path) as file:
-            server = yaml.safe_load(file)["clusters"][0]["cluster"]["server"]
-        if httpx.get(f"{server}/readyz", timeout=1).status_code == 200:
+        connection = load_connection(path)  # the server, and over TLS the cluster CA to trust
+        if httpx.get(f"{connection.server}/readyz", verify=connection.ssl_context(), timeout=1).status_code == 200:
             sys.exit(0)
-    except (OSError, httpx.HTTPError):
+    except Exception:  # not written yet, half written, not answering
         pass
     time.sleep(0.2)
 sys.exit("nodeos was not ready after 60 s")

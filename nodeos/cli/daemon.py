@@ -63,12 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     help="where the node keeps its config, kubeconfig and store (default: %(default)s)")
     up.add_argument("--name", help="node name (default: the host name)")
     up.add_argument("--listen", default="127.0.0.1:6443", metavar="HOST:PORT",
-                    help="the API's secure port, loopback unless --tls (default: %(default)s)")
-    up.add_argument("--insecure-listen", default="127.0.0.1:8080", metavar="HOST:PORT",
-                    help="the API's plain-HTTP port, which kubectl uses without --tls (default: %(default)s)")
-    up.add_argument("--tls", action="store_true",
-                    help="serve the secure port over TLS with authentication ([api] tls); the kubeconfig then "
-                         "holds the cluster CA and an admin client certificate")
+                    help="the API's secure port; 0.0.0.0:6443 to let workers join (default: %(default)s)")
+    up.add_argument("--insecure-listen", default=None, metavar="HOST:PORT",
+                    help="also serve plain HTTP here, without authentication (its caller is an administrator): "
+                         "loopback only; off by default")
+    up.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                    help="serve the secure port over TLS with authentication, the kubeconfig holding the cluster "
+                         "CA and an admin client certificate (default); --no-tls: plain HTTP on a loopback listen")
     up.add_argument("--runtime", choices=RUNTIMES, default="podman",
                     help="run pods on Podman, or on a simulator that runs nothing (default: %(default)s)")
     up.add_argument("--podman-socket", metavar="PATH", default="/run/nodeos/podman.sock",

@@ -103,32 +103,74 @@ def test_daemon_serves_and_stops_cleanly_on_sigterm(tmp_path):
     assert any('"message": "SIGTERM: stopping"' in line for line in text.splitlines())
 
 
-def test_up_writes_config_and_kubeconfig_then_serves(tmp_path):
+def test_up_serves_tls_with_an_admin_kubeconfig_and_no_insecure_port(tmp_path):
     require_api_server()
-    insecure_port = free_port()
+    port = free_port()
     data_dir = tmp_path / "node"
     log = tmp_path / "up.log"
     proc = start(["up", "--data-dir", str(data_dir), "--name", "solo", "--runtime", "simulated",
-                  "--listen", f"127.0.0.1:{free_port()}",
-                  "--insecure-listen", f"127.0.0.1:{insecure_port}"], log)
+                  "--listen", f"127.0.0.1:{port}"], log)
     try:
-        wait_healthy(proc, f"http://127.0.0.1:{insecure_port}", log)
+        _wait_kubeconfig_ready(proc, data_dir / "kubeconfig", log)
         kubeconfig = yaml.safe_load((data_dir / "kubeconfig").read_text())
-        assert kubeconfig["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{insecure_port}"
+        assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{port}"
         assert (data_dir / "kubeconfig").stat().st_mode & 0o777 == 0o600
         written = (data_dir / "nodeos.toml").read_text()
-        assert 'role = "all"' in written and 'runtime = "simulated"' in written
+        assert 'role = "all"' in written and "tls = true" in written and "insecure_listen" not in written
+        listed = subprocess.run(["kubectl", f"--kubeconfig={data_dir / 'kubeconfig'}", "get", "namespaces"],
+                                capture_output=True, text=True, timeout=30)
+        assert listed.returncode == 0 and "kube-system" in listed.stdout, listed.stderr
+        anonymous = httpx.get(f"https://127.0.0.1:{port}/api/v1/namespaces", verify=False, timeout=5)
+        assert anonymous.status_code == 401
     finally:
         status = stop(proc)
     assert status == 0, log.read_text()
     assert f"export KUBECONFIG={data_dir / 'kubeconfig'}" in log.read_text()
 
 
-def test_up_rejects_a_bad_flag_value_in_one_line(tmp_path):
-    result = run_nodeos("up", "--data-dir", str(tmp_path), "--listen", "0.0.0.0:6443")
+def _wait_kubeconfig_ready(proc: subprocess.Popen[str], path: Path, log: Path) -> None:
+    from nodeos.client.kubeconfig import load_connection
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            connection = load_connection(str(path))
+            if httpx.get(f"{connection.server}/readyz", verify=connection.ssl_context(), timeout=1).status_code == 200:
+                return
+        except Exception:  # the kubeconfig not written yet, the port not open yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not ready after 30 s:\n{log.read_text()}")
+
+
+def test_up_no_tls_serves_plain_http_on_the_insecure_port(tmp_path):
+    require_api_server()
+    insecure_port = free_port()
+    data_dir = tmp_path / "node"
+    log = tmp_path / "up.log"
+    proc = start(["up", "--no-tls", "--data-dir", str(data_dir), "--name", "solo", "--runtime", "simulated",
+                  "--listen", f"127.0.0.1:{free_port()}", "--insecure-listen", f"127.0.0.1:{insecure_port}"], log)
+    try:
+        wait_healthy(proc, f"http://127.0.0.1:{insecure_port}", log)
+        kubeconfig = yaml.safe_load((data_dir / "kubeconfig").read_text())
+        assert kubeconfig["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{insecure_port}"
+    finally:
+        status = stop(proc)
+    assert status == 0, log.read_text()
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (("--no-tls", "--listen", "0.0.0.0:6443"), '[api] listen: "0.0.0.0:6443" must be a loopback address until '
+                                               "TLS is enabled"),
+    (("--insecure-listen", "0.0.0.0:8080"), '[api] insecure_listen: "0.0.0.0:8080" must be a loopback address: '
+                                            "the insecure port answers anyone as administrator "
+                                            "(use tls = true on listen for others)"),
+])
+def test_up_rejects_a_bad_flag_value_in_one_line(tmp_path, flags, expected):
+    result = run_nodeos("up", "--data-dir", str(tmp_path), *flags)
     assert result.returncode == 2
-    assert result.stderr == ('error: nodeos up: [api] listen: "0.0.0.0:6443" must be a loopback '
-                             "address until TLS is enabled\n")
+    assert result.stderr == f"error: nodeos up: {expected}\n"
 
 
 def test_up_rejects_a_relative_podman_socket(tmp_path):
