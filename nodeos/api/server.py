@@ -70,7 +70,7 @@ async def serve_api(config: Config, *, task_status: trio.TaskStatus[None] = trio
                 nursery.start_soon(compact_forever, store)
             advertise = config.agent.address or await trio.to_thread.run_sync(default_address)
             nursery.start_soon(reconcile_master_endpoints, registry, config.node.name, advertise,
-                               advertised_port(config))
+                               config.api.listen.port)  # the secure port: the insecure one is loopback only
             audit = await start_audit(nursery, config)
             if config.api.tls:
                 binds = await _serve_secure(nursery, config, registry, advertise, audit)
@@ -111,19 +111,6 @@ async def _serve_secure(nursery: trio.Nursery, config: Config, registry: Registr
 def token_path(config: Config) -> Path:
     """The bearer tokens' file (nodeos.api.auth.tokens): ``<data_dir>/tokens``."""
     return config.node.data_dir / "tokens"
-
-
-def advertised_port(config: Config) -> int:
-    """The port of this master in the ``kubernetes`` Endpoints: where pods reach its API.
-
-    The secure port, unless it listens on loopback only (without TLS) and
-    the insecure port listens beyond it — then that one, or the Service would
-    lead pods nowhere.
-    """
-    listen, insecure = config.api.listen, config.api.insecure_listen
-    if listen.is_loopback and insecure is not None and not insecure.is_loopback:
-        return insecure.port
-    return listen.port
 
 
 def _tune_gc() -> None:

@@ -114,16 +114,3 @@ def test_master_endpoints_are_the_live_routable_masters_one_subset_per_port():
          "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]},
         {"addresses": [{"ip": "10.0.0.3"}], "ports": [{"name": "https", "port": 7443, "protocol": "TCP"}]},
     ]
-
-
-def test_the_kubernetes_endpoints_advertise_the_port_pods_can_reach():
-    from nodeos.api.server import advertised_port
-    from nodeos.config import default_config
-
-    secure_only = default_config(api={"listen": "127.0.0.1:6443"})
-    assert advertised_port(secure_only) == 6443
-    loopback_both = default_config(api={"listen": "127.0.0.1:6443", "insecure_listen": "127.0.0.1:8080"})
-    assert advertised_port(loopback_both) == 6443
-    # Until TLS, a master whose only reachable port is the insecure one: pods must be sent there.
-    reachable = default_config(api={"listen": "127.0.0.1:6443", "insecure_listen": "10.0.0.1:8080"})
-    assert advertised_port(reachable) == 8080
