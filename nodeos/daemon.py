@@ -9,7 +9,8 @@ before the scheduler starts" is plain code rather than a retry loop.
 Each runs under ``supervise``: a crash is logged and the component restarted
 with exponential backoff, and the other components never notice. SIGTERM and
 SIGINT stop the components in reverse start order, each cleaning up in its
-own ``finally``, within ``[node] stop_timeout_seconds``: past it the daemon
+own ``finally``, within ``[node] stop_timeout_seconds`` (during the start too:
+one that cannot start, crash-looping, does not hold the stop): past it the daemon
 cancels the rest and exits 1, naming what hung (containers keep running).
 SIGHUP re-reads the config file and applies the keys in ``RELOADABLE``,
 restarting only the components that read them; a broken file is logged and
@@ -340,19 +341,23 @@ async def run_daemon(
     try:
         async with trio.open_nursery() as nursery:
             node.nursery = nursery
-            await nursery.start(_handle_signals, requests, nursery.cancel_scope)
+            await nursery.start(_handle_signals, requests, nursery.cancel_scope, node.start_scope.cancel)
             # Pinging from the start: systemd's watchdog runs while the components start too.
             await nursery.start(run_watchdog, notifier, partial(node.unhealthy, unhealthy_after))
-            for name, component in components:
-                await node.start(name, component)
-            log.info("node %s (role %s) is up: %s", config.node.name, config.node.role,
-                     ", ".join(name for name, _ in components))
-            notifier.ready(node.status())
-            task_status.started()
-            async for request in received:
-                if request == "stop":
-                    break
-                await node.reload()
+            with node.start_scope:  # SIGTERM cancels it: a component that never starts must not hold the stop
+                for name, component in components:
+                    await node.start(name, component)
+            if node.start_scope.cancelled_caught:
+                log.info("stopping before %s started", node.pending(components))
+            else:
+                log.info("node %s (role %s) is up: %s", config.node.name, config.node.role,
+                         ", ".join(name for name, _ in components))
+                notifier.ready(node.status())
+                task_status.started()
+                async for request in received:
+                    if request == "stop":
+                        break
+                    await node.reload()
             hung = await node.stop()
             nursery.cancel_scope.cancel()
     finally:
@@ -424,6 +429,7 @@ class _Node:
         self.running: list[_Running] = []
         self.starting: str | None = None  # the component being started, for the STATUS line
         self.stopping: str | None = None  # the component being stopped, for the hung-drain message
+        self.start_scope = trio.CancelScope()  # around the start of the components; SIGTERM cancels it
 
     async def start(self, name: str, component: Component, index: int | None = None) -> None:
         running = _Running(name, component, self._report)
@@ -446,6 +452,11 @@ class _Node:
         parts = [f"starting: {self.starting}"] if self.starting else []
         parts += [f"serving: {', '.join(serving)}"] if serving else []
         return "; ".join(parts + ([f"restarting: {', '.join(down)}"] if down else [])) or "starting"
+
+    def pending(self, components: Sequence[tuple[str, Component]]) -> str:
+        """The components not started (yet), for the log of a stop during the start."""
+        started = {r.name for r in self.running}
+        return ", ".join(name for name, _ in components if name not in started)
 
     def unhealthy(self, after: float) -> str | None:
         """Why the watchdog should let systemd restart the node: components down for ``after`` seconds."""
@@ -600,10 +611,11 @@ def _source(config: Config) -> str:
 
 
 async def _handle_signals(
-    requests: trio.MemorySendChannel[str], scope: trio.CancelScope, *,
+    requests: trio.MemorySendChannel[str], scope: trio.CancelScope, abandon_start: Callable[[], None], *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """SIGTERM or SIGINT asks for the bounded stop, a second one cancels all at once; SIGHUP asks for a reload."""
+    """SIGTERM or SIGINT asks for the bounded stop (abandoning a start still under way), a second one cancels
+    all at once; SIGHUP asks for a reload."""
     stopping = False
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         task_status.started()
@@ -616,6 +628,7 @@ async def _handle_signals(
             elif not stopping:
                 log.info("%s: stopping", name)
                 stopping = True
+                abandon_start()
                 await requests.send("stop")
             else:
                 log.warning("%s again: stopping everything at once", name)
