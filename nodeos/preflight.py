@@ -19,9 +19,11 @@ Everything here blocks (files, sockets): call it from a thread.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
+import sqlite3
 import tempfile
 
 from nodeos.config import Address, Config
@@ -51,6 +53,7 @@ def prepare_data_dir(config: Config) -> None:
         raise ConfigError(f"{where}: {path} is not writable: {_reason(exc)}") from None
     if config.node.role != "worker":
         _check_audit_log(config)
+        _check_store(config)
 
 
 def _check_audit_log(config: Config) -> None:
@@ -71,6 +74,23 @@ def _check_audit_log(config: Config) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
     except OSError as exc:
         raise ConfigError(f"{where}: cannot write {path}: {_reason(exc)}") from None
+
+
+def _check_store(config: Config) -> None:
+    """An embedded store that SQLite cannot read (overwritten, truncated): found by the API server, a restart loop.
+
+    Reads the header and schema only: a damaged page deeper in is the store's
+    to report. Opening applies a write-ahead log a SIGKILL left, as the store would.
+    """
+    path = config.node.data_dir / "store.db"
+    if config.store.backend != "sqlite" or not path.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{_source(config)}: [store] backend \"sqlite\": {path}: {exc}; restore it from a "
+                          "backup, or move it away for an empty cluster") from None
 
 
 def listeners(config: Config, agent_host: str | None = None) -> list[tuple[str, Address]]:

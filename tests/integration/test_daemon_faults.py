@@ -2,8 +2,9 @@
 
 Real processes and sockets: a port held by another process (a second
 daemon, or a plain listener), a data dir that is a file, lies under one or
-sits on a read-only mount, an audit log that cannot be written, and the
-cluster CA and serving files broken in <data_dir>/pki with ``tls = true``.
+sits on a read-only mount, an audit log that cannot be written, a store
+that is not a database, and the cluster CA and serving files broken in
+<data_dir>/pki with ``tls = true``.
 A port in use exits 1 (systemd retries: its holder may be on its way out);
 what needs the operator exits 2, which the unit does not restart.
 """
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from nodeos.api.tls import ensure_serving
@@ -132,6 +134,30 @@ def test_an_audit_log_that_cannot_be_written(tmp_path):
     audit = tmp_path / "file" / "audit.log"
     config = write(tmp_path / "n.toml", master_toml(tmp_path / "data", free_port(), extra=f'audit_log = "{audit}"\n'))
     assert_one_line(daemon(config), 2, f"{config}: [api] audit_log: {audit.parent} is not a directory")
+
+
+def test_a_store_that_is_not_a_database(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "store.db").write_bytes(b"overwritten by mistake" * 100)
+    config = write(tmp_path / "n.toml", master_toml(tmp_path / "data", free_port()))
+    assert_one_line(daemon(config), 2, (
+        f'{config}: [store] backend "sqlite": {tmp_path / "data" / "store.db"}: file is not a database; '
+        "restore it from a backup, or move it away for an empty cluster"))
+
+
+def test_a_store_left_by_a_sigkill_starts(tmp_path):
+    """The check must not refuse a store with a write-ahead log still to apply."""
+    node = Daemon(tmp_path / "node")
+    node.start()
+    try:
+        namespace = {"metadata": {"name": "kept"}}
+        assert httpx.post(f"{node.url}/api/v1/namespaces", json=namespace).status_code == 201
+        node.kill()
+        assert (tmp_path / "node" / "data" / "store.db-wal").exists()
+        node.start()
+        assert httpx.get(f"{node.url}/api/v1/namespaces/kept").status_code == 200
+    finally:
+        node.stop()
 
 
 @pytest.fixture
