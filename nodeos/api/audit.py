@@ -85,7 +85,7 @@ def audit_path(config: Config) -> Path | None:
 
 @dataclass(slots=True)
 class Record:
-    """What the request path gathers: plain values, turned into an Event in the writer's thread."""
+    """What the request path gathers: plain values, turned into an Event by the writer, off the request path."""
 
     audit_id: str
     method: str
@@ -296,6 +296,8 @@ class AuditLog:
 
         Blocks (a file): runs in a thread. OSError passes to the caller.
         """
+        if self._fd is not None and self._moved():
+            self._close()
         if self._fd is None:
             self._open()
         if self._size and self._size + len(data) > self.max_bytes:
@@ -314,6 +316,14 @@ class AuditLog:
         if self._size and os.pread(self._fd, 1, self._size - 1) != b"\n":
             # A line cut by a SIGKILL mid-write: end it, so the next line stays a line of its own.
             self._size += os.write(self._fd, b"\n")
+
+    def _moved(self) -> bool:
+        """Whether the file was removed or renamed (logrotate, an operator) since it was opened: then reopen."""
+        assert self._fd is not None
+        try:
+            return os.stat(self.path).st_ino != os.fstat(self._fd).st_ino
+        except FileNotFoundError:
+            return True
 
     def _rotate(self) -> None:
         """audit.log -> audit.log.1 -> ... -> audit.log.<keep>, the oldest dropped; then a new file."""

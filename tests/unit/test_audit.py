@@ -344,3 +344,15 @@ def test_a_line_cut_by_a_kill_is_ended_before_the_next(tmp_path):
     whole, cut, last = path.read_text().splitlines()
     assert (whole, cut) == ('{"kind":"Event"}', '{"kind":"Ev')
     assert json.loads(last)["objectRef"]["name"] == "next"
+
+
+def test_a_log_moved_or_removed_meanwhile_is_opened_anew(tmp_path):
+    path = tmp_path / "audit.log"
+    audit = AuditLog(path, 1 << 20, 3)
+    audit.write([record("DELETE", "/api/v1/nodes/one")])
+    path.rename(tmp_path / "audit.log.old")  # logrotate's way
+    audit.write([record("DELETE", "/api/v1/nodes/two")])
+    path.unlink()  # an operator's
+    audit.write([record("DELETE", "/api/v1/nodes/three")])
+    assert [e["objectRef"]["name"] for e in lines(tmp_path / "audit.log.old")] == ["one"]
+    assert [e["objectRef"]["name"] for e in lines(path)] == ["three"]
