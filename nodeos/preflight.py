@@ -8,8 +8,10 @@ node would log a traceback every 30 s and never be up, and systemd would
 wait out ``TimeoutStartSec`` for a READY=1 that never comes. Checked here,
 each is one line naming the thing (the key, the address, the path) and a
 non-zero exit: 2 (``ConfigError``) for what needs the operator, which the
-unit does not restart; 1 (``PortInUse``) for a port in use, which the unit
-retries after ``RestartSec``, as its holder may be a process on its way out.
+unit does not restart; 1 (``AddressUnavailable``) for a port in use or an
+address not (yet) on the host, which the unit retries after ``RestartSec``:
+the port's holder may be a process on its way out, the address may come
+with the network at boot.
 
 The checks race with the world (a port taken between the check and the
 bind); what slips through fails in its component, as it did before.
@@ -29,11 +31,11 @@ import tempfile
 from nodeos.config import Address, Config
 from nodeos.errors import ConfigError, NodeosError
 
-__all__ = ["PortInUse", "check_ports", "listeners", "prepare_data_dir"]
+__all__ = ["AddressUnavailable", "check_ports", "listeners", "prepare_data_dir"]
 
 
-class PortInUse(NodeosError):
-    """An address the node listens on is taken by another process (the daemon exits 1; systemd retries)."""
+class AddressUnavailable(NodeosError):
+    """An address the node listens on is taken, or not on the host yet (the daemon exits 1; systemd retries)."""
 
 
 def prepare_data_dir(config: Config) -> None:
@@ -111,7 +113,8 @@ def listeners(config: Config, agent_host: str | None = None) -> list[tuple[str, 
 
 
 def check_ports(config: Config) -> None:
-    """PortInUse, or ConfigError for an address that cannot be listened on at all, naming the key and address."""
+    """AddressUnavailable, or ConfigError for an address that cannot be listened on at all, naming the key and
+    address."""
     agent_host = config.agent.address
     if agent_host is None and config.node.role != "master":
         from nodeos.agent.host import default_address
@@ -135,9 +138,9 @@ def _try_bind(config: Config, key: str, address: Address) -> None:
         raise ConfigError(f"{where}: cannot resolve {address}: {exc.strerror}") from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(f"{where}: {address} is in use by another process") from None
+            raise AddressUnavailable(f"{where}: {address} is in use by another process") from None
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise ConfigError(f"{where}: {address} is not an address of this host") from None
+            raise AddressUnavailable(f"{where}: {address} is not an address of this host") from None
         raise ConfigError(f"{where}: cannot listen on {address}: {_reason(exc)}") from None
 
 

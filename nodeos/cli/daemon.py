@@ -25,7 +25,7 @@ from nodeos.config import RUNTIMES, Address, Config, build, dump, load
 from nodeos.daemon import DrainTimeout, run_daemon
 from nodeos.errors import ConfigError
 from nodeos.log import FORMATS, LEVELS, setup_logging
-from nodeos.preflight import PortInUse, check_ports
+from nodeos.preflight import AddressUnavailable, check_ports
 from nodeos.systemd import Notifier
 
 __all__ = ["register", "run", "run_up"]
@@ -168,7 +168,7 @@ def _run_daemon(config: Config, args: argparse.Namespace) -> int:
         trio.run(partial(run_daemon, config, notifier=notifier))
     except ConfigError as exc:
         return _fail(exc)
-    except PortInUse as exc:  # not EXIT_CONFIG: the unit retries, as the port's holder may be on its way out
+    except AddressUnavailable as exc:  # not EXIT_CONFIG: the unit retries (a port's holder leaving, the network)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except DrainTimeout:  # logged where it happened; systemd sees the failure
