@@ -12,6 +12,7 @@ a traceback: the message names the file and the key, which is all one needs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from dataclasses import replace
@@ -21,6 +22,8 @@ from pathlib import Path
 import trio
 import yaml
 
+from nodeos.cli.progress import Progress
+from nodeos.cli.upprogress import TerminalNotifier
 from nodeos.config import RUNTIMES, Address, Config, build, dump, load
 from nodeos.daemon import DrainTimeout, run_daemon
 from nodeos.errors import ConfigError
@@ -101,13 +104,14 @@ def run_up(args: argparse.Namespace) -> int:
         config_path, kubeconfig_path = _write_files(config, data_dir)
     except ConfigError as exc:
         return _fail(exc)
+    log_path = data_dir / "nodeos.log" if sys.stderr.isatty() else None  # a terminal shows progress instead
     print(f"nodeos up: node {config.node.name!r} (role {config.node.role}), data in {data_dir}\n"
           f"  config:     {config_path}\n"
-          f"  kubeconfig: {kubeconfig_path}\n"
+          f"  kubeconfig: {kubeconfig_path}\n" + (f"  log:        {log_path}\n" if log_path else "") +
           f"To use kubectl, in another shell:\n"
           f"  export KUBECONFIG={kubeconfig_path}\n"
           f"  kubectl get namespaces", flush=True)
-    return _run_daemon(replace(config, source=config_path), args)
+    return _run_daemon(replace(config, source=config_path), args, log_path)
 
 
 def _absolute(path: str) -> str:
@@ -159,9 +163,23 @@ def _local(address: Address) -> Address:
     return Address(wildcard.get(address.host, address.host), address.port)
 
 
-def _run_daemon(config: Config, args: argparse.Namespace) -> int:
-    setup_logging(args.log_level, args.log_format)
+def _run_daemon(config: Config, args: argparse.Namespace, log_path: Path | None = None) -> int:
+    """Run the node; with ``log_path`` (``up`` on a terminal) the log goes there and stderr shows progress."""
     notifier = Notifier.from_environment()  # READY=1, STATUS=, WATCHDOG=1 under systemd; else nothing
+    with contextlib.ExitStack() as stack:
+        if log_path is None:
+            setup_logging(args.log_level, args.log_format)
+        else:
+            try:
+                log_file = stack.enter_context(log_path.open("a", buffering=1))
+            except OSError as exc:
+                return _fail(ConfigError(f"{log_path}: cannot write the log: {exc.strerror}"))
+            setup_logging(args.log_level, args.log_format, stream=log_file)
+            notifier = TerminalNotifier(notifier, stack.enter_context(Progress(sys.stderr)))
+        return _run_node(config, notifier)
+
+
+def _run_node(config: Config, notifier: Notifier) -> int:
     try:
         _check_tls(config)
         check_ports(config)  # a port another process holds: one line, not a component's restart loop

@@ -144,6 +144,49 @@ def _wait_kubeconfig_ready(proc: subprocess.Popen[str], path: Path, log: Path) -
     raise AssertionError(f"not ready after 30 s:\n{log.read_text()}")
 
 
+def test_up_on_a_terminal_shows_its_start_as_progress_and_logs_to_a_file(tmp_path):
+    """On a terminal, ``up`` draws the start on one line and keeps the INFO log in <data dir>/nodeos.log."""
+    import os
+    import pty
+    import select
+
+    require_api_server()
+    data_dir = tmp_path / "node"
+    terminal, child_end = pty.openpty()
+    proc = subprocess.Popen([*NODEOS, "up", "--data-dir", str(data_dir), "--name", "solo", "--runtime",
+                             "simulated", "--listen", f"127.0.0.1:{free_port()}"],
+                            stdin=child_end, stdout=child_end, stderr=child_end, close_fds=True)
+    os.close(child_end)
+    shown = b""
+
+    def read_until(token: bytes, timeout: float) -> None:
+        nonlocal shown
+        deadline = time.monotonic() + timeout
+        while token not in shown and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.2)[0]:
+                try:
+                    shown += os.read(terminal, 4096)
+                except OSError:  # the child closed the terminal
+                    return
+
+    try:
+        read_until(b"ready in", READY_TIMEOUT)
+        assert b"ready in" in shown, shown
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT) == 0
+        read_until(b"stopping", 2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(terminal)
+    text = shown.decode()
+    assert f"log:        {data_dir / 'nodeos.log'}" in text
+    assert "\rstarting (" in text or "starting (" in text
+    assert "stopping" in text and " INFO " not in text  # the log went to the file, not the terminal
+    log = (data_dir / "nodeos.log").read_text()
+    assert " INFO " in log and "SIGTERM" in log
+
+
 def test_up_no_tls_serves_plain_http_on_the_insecure_port(tmp_path):
     require_api_server()
     insecure_port = free_port()
