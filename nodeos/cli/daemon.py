@@ -108,9 +108,10 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"nodeos up: node {config.node.name!r} (role {config.node.role}), data in {data_dir}\n"
           f"  config:     {config_path}\n"
           f"  kubeconfig: {kubeconfig_path}\n" + (f"  log:        {log_path}\n" if log_path else "") +
-          f"To use kubectl, in another shell:\n"
+          f"To use kubectl and the dashboard, in another shell:\n"
           f"  export KUBECONFIG={kubeconfig_path}\n"
-          f"  kubectl get namespaces", flush=True)
+          f"  kubectl get namespaces\n"
+          f"  nodeos dashboard", flush=True)
     return _run_daemon(replace(config, source=config_path), args, log_path)
 
 
