@@ -90,6 +90,7 @@ cat <<MSG
 nodeos is running (pid $pid). In another shell:
     export KUBECONFIG=$kubeconfig
     kubectl get all -A
+    $PWD/.venv/bin/nodeos dashboard
 Its log follows; Ctrl-C stops it.
 
 MSG
