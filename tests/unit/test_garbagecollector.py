@@ -73,10 +73,11 @@ async def test_background_deletes_orphans_and_drops_dangling_references_of_share
         await nursery.start(collector(api).run)
         await api.delete(REPLICASETS, "rs", "default", propagation_policy="Background")
 
-        async def settled():
+        async def settled():  # both done: the orphans gone, the dangling reference dropped (in either order)
             shared = await exists(api, PODS, "shared")
-            return len(shared["metadata"].get("ownerReferences") or []) == 1 and await names(api, PODS)
-        assert await eventually(settled) == ["shared", "unowned"]
+            left = await names(api, PODS)
+            return len(shared["metadata"].get("ownerReferences") or []) == 1 and left == ["shared", "unowned"]
+        assert await eventually(settled)
         assert [r["name"] for r in (await api.get(PODS, "shared", "default"))["metadata"]["ownerReferences"]] == [
             "keeper"]
         nursery.cancel_scope.cancel()
