@@ -187,29 +187,51 @@ async def _evict(api: ApiClient, pods: Resource, namespace: str, name: str) -> N
     await api.request("POST", resource_path(pods, namespace, name, "eviction"), json=body)
 
 
+DRAIN_PASSES = 3
+DRAIN_SETTLE = 0.5  # seconds between passes: time for a scheduler that had not yet seen the cordon to bind
+
+
 def drain(node: str) -> Action:
     """``kubectl drain --ignore-daemonsets --delete-emptydir-data --force``, without waiting:
     cordon, then evict every pod on the node except DaemonSet pods, through ``pods/eviction`` so
-    that PodDisruptionBudgets are honoured. Pods that cannot be evicted are named in the error."""
+    that PodDisruptionBudgets are honoured. Pods that cannot be evicted are named in the error.
+
+    A scheduler whose cache has not yet seen the cordon can still bind a pod there (a replacement
+    of one just evicted, say), after the first list: so the node is listed again, a moment later,
+    until a pass finds nothing new to evict."""
     async def run(api: ApiClient) -> str:
         await cordon(node)(api)
-        pods = _resource("pods")
-        listed = await api.list_all(pods, None, field_selector=f"spec.nodeName={node}")
-        evicted, failed = 0, []
-        for pod in listed.get("items") or []:
-            meta = pod.get("metadata") or {}
-            if _daemon_pod(pod) or meta.get("deletionTimestamp"):
-                continue
-            try:
-                await _evict(api, pods, meta["namespace"], meta["name"])
-                evicted += 1
-            except ApiError as exc:
-                if exc.code != 404:
-                    failed.append(f"{meta['namespace']}/{meta['name']}: {error_message(exc)}")
+        evicted, failed, seen = 0, [], set()
+        for number in range(DRAIN_PASSES):
+            if number:
+                await trio.sleep(DRAIN_SETTLE)
+            count, errors = await _evict_pass(api, node, seen)
+            evicted, failed = evicted + count, failed + errors
+            if not count:
+                break
         if failed:
             raise ActionError(f"node/{node} cordoned; {evicted} pods evicted; could not evict: " + "; ".join(failed))
         return f"node/{node} drained ({evicted} pods evicted)"
     return run
+
+
+async def _evict_pass(api: ApiClient, node: str, seen: set[str]) -> tuple[int, list[str]]:
+    """Evict the node's pods not tried before; how many were evicted, and why others were not."""
+    pods = _resource("pods")
+    listed = await api.list_all(pods, None, field_selector=f"spec.nodeName={node}")
+    evicted, failed = 0, []
+    for pod in listed.get("items") or []:
+        meta = pod.get("metadata") or {}
+        if _daemon_pod(pod) or meta.get("deletionTimestamp") or meta.get("uid") in seen:
+            continue
+        seen.add(meta.get("uid"))
+        try:
+            await _evict(api, pods, meta["namespace"], meta["name"])
+            evicted += 1
+        except ApiError as exc:
+            if exc.code != 404:
+                failed.append(f"{meta['namespace']}/{meta['name']}: {error_message(exc)}")
+    return evicted, failed
 
 
 # -- logs ----------------------------------------------------------------------------------------------
