@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import trio
-
 from nodeos.api.auth.bootstrap import BootstrapTokens, is_bootstrap_token
 from nodeos.api.auth.certs import user_from_certificate
+from nodeos.api.auth.rereading import Rereading
 from nodeos.api.auth.tokens import TokenFile, TokenFileError
 from nodeos.api.auth.user import ANONYMOUS, User
 from nodeos.errors import ApiError
@@ -21,7 +20,6 @@ ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 # which it checks against the CA hash it was given (kubeadm's discovery; nodeos.api.http.join).
 CLUSTER_INFO_PATH = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
 PEER_CERT = "nodeos.peer_cert"  # the TLS listener's connection state: the client certificate, DER, or None
-REFRESH_SECONDS = 1.0
 
 
 def unauthorized() -> ApiError:
@@ -43,12 +41,11 @@ class Authenticator:
     def __init__(self, tokens: TokenFile, bootstrap: BootstrapTokens | None = None) -> None:
         self.tokens = tokens
         self.bootstrap = bootstrap
-        self._checked = -REFRESH_SECONDS
+        self._tokens_file = Rereading(tokens.refresh)
 
     async def start(self) -> None:
         """Read the token file once: a malformed one stops the start with its one-line error."""
-        await trio.to_thread.run_sync(self.tokens.refresh)
-        self._checked = trio.current_time()
+        await self._tokens_file.now()
 
     async def authenticate(self, scope: dict[str, Any]) -> User:
         """The request's user; ApiError 401 when it has no valid credential and the path needs one."""
@@ -76,12 +73,8 @@ class Authenticator:
 
     async def _refresh(self) -> None:
         """Notice an edited token file within a second, without a stat per request."""
-        now = trio.current_time()
-        if now - self._checked < REFRESH_SECONDS:
-            return
-        self._checked = now
         try:
-            await trio.to_thread.run_sync(self.tokens.refresh)
+            await self._tokens_file.due()
         except TokenFileError as exc:
             log.error("%s; keeping the tokens read before", exc)
 

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import trio
-
 from nodeos.api.auth import User
+from nodeos.api.auth.rereading import Rereading
 from nodeos.api.authz.attributes import Attributes, request_attributes
 from nodeos.api.authz.forbidden import forbidden
 from nodeos.api.authz.node import Document, Lookup, node_decision, node_name
@@ -40,7 +39,6 @@ AUTHENTICATED_GROUP = "system:authenticated"
 BOOTSTRAPPERS = "system:bootstrappers"
 JOIN_PATH = "/nodeos/v1/join"
 CLUSTER_INFO = ("kube-public", "cluster-info")
-REFRESH_SECONDS = 1.0
 BOOTSTRAP = PathRule(frozenset({"post"}), (JOIN_PATH,))
 
 
@@ -60,7 +58,7 @@ class Authorizer:
     def __init__(self, policy: PolicyFile, lookup: Lookup) -> None:
         self.policy = policy
         self.lookup = lookup
-        self._checked = -REFRESH_SECONDS
+        self._policy_file = Rereading(policy.refresh)
 
     @classmethod
     def for_server(cls, config: Config, registry: Registry) -> Authorizer:
@@ -68,8 +66,7 @@ class Authorizer:
 
     async def start(self) -> None:
         """Read the policy file: a broken one stops the start with its one-line error."""
-        await trio.to_thread.run_sync(self.policy.refresh)
-        self._checked = trio.current_time()
+        await self._policy_file.now()
 
     async def authorize(self, scope: dict[str, Any], user: User, document: Document | None = None) -> None:
         """Return if ``user`` may make the request of ``scope``; else raise the 403 ApiError.
@@ -107,12 +104,8 @@ class Authorizer:
 
     async def _refresh(self) -> None:
         """Notice an edited policy within a second, without a stat per request; keep the last good one."""
-        now = trio.current_time()
-        if now - self._checked < REFRESH_SECONDS:
-            return
-        self._checked = now
         try:
-            if await trio.to_thread.run_sync(self.policy.refresh):
+            if await self._policy_file.due():
                 log.info("authorization policy %s: %d bindings", self.policy.path, len(self.policy.bindings))
         except PolicyError as exc:
             log.error("%s; keeping the policy read before", exc)
