@@ -49,18 +49,13 @@ def check_credentials(config: Config) -> None:
         context = ssl.create_default_context(cafile=str(api.ca_file) if api.ca_file else None)
     except (ssl.SSLError, ValueError) as exc:
         raise ConfigError(f"{where}: [api] ca_file: {api.ca_file}: not a PEM CA certificate ({_reason(exc)})") from None
-    if api.cert_file and api.key_file:
-        try:
-            context.load_cert_chain(str(api.cert_file), str(api.key_file))
-        except (ssl.SSLError, ValueError) as exc:
-            raise ConfigError(f"{where}: [api] cert_file: {api.cert_file} with key_file {api.key_file}: not a "
-                              f"usable certificate and key ({_reason(exc)})") from None
-    if agent.cert_file and agent.key_file:
-        try:
-            context.load_cert_chain(str(agent.cert_file), str(agent.key_file))
-        except (ssl.SSLError, ValueError) as exc:
-            raise ConfigError(f"{where}: [agent] cert_file: {agent.cert_file} with key_file {agent.key_file}: not "
-                              f"a usable certificate and key ({_reason(exc)})") from None
+    for section, cert, key in (("api", api.cert_file, api.key_file), ("agent", agent.cert_file, agent.key_file)):
+        if cert and key:
+            try:
+                context.load_cert_chain(str(cert), str(key))
+            except (ssl.SSLError, ValueError) as exc:
+                raise ConfigError(f"{where}: [{section}] cert_file: {cert} with key_file {key}: not a usable "
+                                  f"certificate and key ({_reason(exc)})") from None
 
 
 def _reason(exc: Exception) -> str:
