@@ -142,3 +142,12 @@ class Daemon:
             "current-context: nodeos\n"
         )
         return path
+
+
+def kubeconfig_for(daemon: Daemon, path: Path, *args: str) -> Path:
+    """`nodeos kubeconfig --config <its TOML> ARGS` (the TLS port; admin unless ARGS name a user) in `path`."""
+    result = subprocess.run([sys.executable, "-m", "nodeos", "kubeconfig", "--config", str(daemon.config_path), *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    path.write_text(result.stdout)
+    return path

@@ -20,7 +20,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from nodeos.pki import ensure_ca, issue_certificate
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon, free_port, kubeconfig_for
 from tests.kubectl import run_kubectl
 
 pytestmark = pytest.mark.e2e
@@ -39,13 +39,6 @@ def master(tmp_path_factory):
     daemon.stop()
 
 
-def kubeconfig(master: Daemon, path: Path, *args: str) -> Path:
-    result = nodeos("kubeconfig", "--config", str(master.config_path), *args)
-    assert result.returncode == 0, result.stderr
-    path.write_text(result.stdout)
-    return path
-
-
 def edited(source: Path, path: Path, **user: str) -> Path:
     """``source`` with its user's credential replaced by ``user``."""
     data = yaml.safe_load(source.read_text())
@@ -55,7 +48,7 @@ def edited(source: Path, path: Path, **user: str) -> Path:
 
 
 def test_kubectl_gets_and_creates_with_the_admin_certificate(master, tmp_path):
-    config = kubeconfig(master, tmp_path / "admin")
+    config = kubeconfig_for(master, tmp_path / "admin")
     assert yaml.safe_load(config.read_text())["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{master.port}"
 
     def kubectl(*args: str, check: bool = True):
@@ -75,14 +68,14 @@ def test_kubectl_gets_and_creates_with_the_admin_certificate(master, tmp_path):
 
 
 def test_a_token_kubeconfig_works_and_its_token_is_stored_hashed(master, tmp_path):
-    config = kubeconfig(master, tmp_path / "token", "--user", "robot", "--group", "system:masters", "--token")
+    config = kubeconfig_for(master, tmp_path / "token", "--user", "robot", "--group", "system:masters", "--token")
     token = yaml.safe_load(config.read_text())["users"][0]["user"]["token"]
     assert token not in (master.workdir / "data" / "tokens").read_text()
     assert "default" in run_kubectl(config, tmp_path / "cache", "get", "namespaces", context=master.log()).stdout
 
 
 def test_kubectl_with_a_wrong_token_must_log_in(master, tmp_path):
-    config = edited(kubeconfig(master, tmp_path / "admin"), tmp_path / "bad", token="not-a-token")
+    config = edited(kubeconfig_for(master, tmp_path / "admin"), tmp_path / "bad", token="not-a-token")
     result = run_kubectl(config, tmp_path / "cache", "get", "pods", check=False)
     assert result.returncode == 1
     assert ("error: You must be logged in to the server (the server has asked for the client to provide "
@@ -91,7 +84,7 @@ def test_kubectl_with_a_wrong_token_must_log_in(master, tmp_path):
 
 def test_kubectl_without_a_credential_is_asked_for_one(master, tmp_path):
     """A 401 to a kubeconfig without credentials makes kubectl prompt, as against kube-apiserver."""
-    config = edited(kubeconfig(master, tmp_path / "admin"), tmp_path / "anonymous")
+    config = edited(kubeconfig_for(master, tmp_path / "admin"), tmp_path / "anonymous")
     result = run_kubectl(config, tmp_path / "cache", "get", "pods", check=False, input="")
     assert result.returncode == 1
     assert "Please enter Username" in result.stdout, result.stdout + result.stderr
@@ -101,7 +94,7 @@ def test_a_certificate_from_another_ca_is_refused(master, tmp_path):
     other = ensure_ca(tmp_path / "other")
     pair = issue_certificate(other, tmp_path / "other", "mallory", common_name="admin",
                              organizations=("system:masters",), usage="client")
-    config = edited(kubeconfig(master, tmp_path / "admin"), tmp_path / "foreign",
+    config = edited(kubeconfig_for(master, tmp_path / "admin"), tmp_path / "foreign",
                     **{"client-certificate-data": base64.b64encode(pair.cert_path.read_bytes()).decode(),
                        "client-key-data": base64.b64encode(pair.key_path.read_bytes()).decode()})
     result = run_kubectl(config, tmp_path / "cache", "get", "pods", check=False)
@@ -110,7 +103,7 @@ def test_a_certificate_from_another_ca_is_refused(master, tmp_path):
 
 
 def test_the_official_python_client_with_the_kubeconfig(master, tmp_path):
-    config = kubeconfig(master, tmp_path / "admin")
+    config = kubeconfig_for(master, tmp_path / "admin")
     api = k8s_config.new_client_from_config(config_file=str(config))
     with api:
         names = [ns.metadata.name for ns in k8s.CoreV1Api(api).list_namespace().items]
@@ -118,7 +111,7 @@ def test_the_official_python_client_with_the_kubeconfig(master, tmp_path):
 
 
 def test_the_nodeos_cli_with_the_kubeconfig(master, tmp_path):
-    config = kubeconfig(master, tmp_path / "admin")
+    config = kubeconfig_for(master, tmp_path / "admin")
     result = nodeos("get", "namespaces", "--kubeconfig", str(config))
     assert result.returncode == 0, result.stderr
     assert "default" in result.stdout
@@ -146,7 +139,7 @@ def test_bad_certificate_files_stop_the_daemon_with_one_line(tmp_path):
 
 
 def test_the_ca_and_credentials_survive_a_restart(master, tmp_path):
-    config = kubeconfig(master, tmp_path / "admin")
+    config = kubeconfig_for(master, tmp_path / "admin")
     master.stop()
     master.start()
     assert "default" in run_kubectl(config, tmp_path / "cache", "get", "namespaces", context=master.log()).stdout

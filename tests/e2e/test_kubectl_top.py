@@ -9,13 +9,9 @@ with the API server's own credential.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon, free_port, kubeconfig_for
 from tests.kubectl import run_kubectl
 from tests.waiting import poll
 
@@ -28,14 +24,6 @@ spec:
   containers:
   - {name: app, image: example.invalid/web:1, resources: {requests: {cpu: 500m, memory: 256Mi}}}
 """
-
-
-def kubeconfig(node: Daemon, path: Path, *args: str) -> Path:
-    result = subprocess.run([sys.executable, "-m", "nodeos", "kubeconfig", "--config", str(node.config_path), *args],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    path.write_text(result.stdout)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +39,8 @@ def node(tmp_path_factory):
 
 
 def test_kubectl_top_over_tls(node, tmp_path):
-    admin = kubeconfig(node, tmp_path / "admin")
-    viewer = kubeconfig(node, tmp_path / "viewer", "--user", "viewer")
+    admin = kubeconfig_for(node, tmp_path / "admin")
+    viewer = kubeconfig_for(node, tmp_path / "viewer", "--user", "viewer")
     cache = tmp_path / "cache"
     run_kubectl(admin, cache, "apply", "-f", "-", input=POD)
 

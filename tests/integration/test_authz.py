@@ -20,7 +20,7 @@ import pytest
 
 from nodeos.api.tls import client_certificate, pki_dir
 from nodeos.config import load
-from tests.daemon import Daemon
+from tests.daemon import Daemon, kubeconfig_for
 from tests.kubectl import run_kubectl
 from tests.waiting import poll
 
@@ -58,13 +58,6 @@ def master(tmp_path_factory):
     daemon.stop()
 
 
-def kubeconfig(master: Daemon, path: Path, *args: str) -> Path:
-    result = nodeos("kubeconfig", "--config", str(master.config_path), *args)
-    assert result.returncode == 0, result.stderr
-    path.write_text(result.stdout)
-    return path
-
-
 def kubectl(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return run_kubectl(config, config.parent / f"cache-{config.name}", *args, check=check)
 
@@ -78,7 +71,7 @@ def refused(config: Path, *args: str) -> str:
 
 
 def test_view_reads_but_cannot_create(master, tmp_path):
-    config = kubeconfig(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
+    config = kubeconfig_for(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
     assert "No resources found" in kubectl(config, "get", "pods").stderr
     kubectl(config, "get", "nodes,namespaces,services", "-A")
     assert refused(config, "run", "x", "--image=busybox") == (
@@ -92,7 +85,7 @@ def test_view_reads_but_cannot_create(master, tmp_path):
 
 
 def test_edit_creates_pods_but_not_quotas_and_admin_can(master, tmp_path):
-    erin = kubeconfig(master, tmp_path / "erin", "--user", "erin", "--token")
+    erin = kubeconfig_for(master, tmp_path / "erin", "--user", "erin", "--token")
     kubectl(erin, "run", "by-erin", "--image=busybox")
     kubectl(erin, "delete", "pod", "by-erin", "--wait=false")
     assert refused(erin, "create", "quota", "q", "--hard=pods=5") == (
@@ -101,12 +94,12 @@ def test_edit_creates_pods_but_not_quotas_and_admin_can(master, tmp_path):
     assert refused(erin, "label", "namespace", "team-a", "x=y") == (  # a namespace object is "in" itself
         'Error from server (Forbidden): namespaces "team-a" is forbidden: User "erin" cannot patch resource '
         '"namespaces" in API group "" in the namespace "team-a"')
-    admin = kubeconfig(master, tmp_path / "admin")
+    admin = kubeconfig_for(master, tmp_path / "admin")
     kubectl(admin, "create", "quota", "q", "--hard=pods=5", "-n", "team-b")
 
 
 def test_a_binding_limited_to_a_namespace(master, tmp_path):
-    tina = kubeconfig(master, tmp_path / "tina", "--user", "tina", "--token")
+    tina = kubeconfig_for(master, tmp_path / "tina", "--user", "tina", "--token")
     kubectl(tina, "run", "by-tina", "--image=busybox", "-n", "team-a")
     assert "by-tina" in kubectl(tina, "get", "pods", "-n", "team-a").stdout
     assert refused(tina, "run", "by-tina", "--image=busybox", "-n", "team-b") == (
@@ -118,9 +111,9 @@ def test_a_binding_limited_to_a_namespace(master, tmp_path):
 
 
 def test_exec_is_a_create_refused_on_the_websocket(master, tmp_path):
-    admin = kubeconfig(master, tmp_path / "admin")
+    admin = kubeconfig_for(master, tmp_path / "admin")
     kubectl(admin, "run", "exec-me", "--image=busybox", "-n", "team-b")
-    alice = kubeconfig(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
+    alice = kubeconfig_for(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
     result = kubectl(alice, "exec", "exec-me", "-n", "team-b", "--", "true", check=False)
     assert result.returncode == 1
     assert ('pods "exec-me" is forbidden: User "alice" cannot create resource "pods/exec" in API group "" '
@@ -129,7 +122,7 @@ def test_exec_is_a_create_refused_on_the_websocket(master, tmp_path):
 
 def test_a_policy_edited_while_serving_takes_effect_without_restart(master, tmp_path):
     policy = master.workdir / "data" / "policy.toml"
-    config = kubeconfig(master, tmp_path / "late", "--user", "late")
+    config = kubeconfig_for(master, tmp_path / "late", "--user", "late")
     refused(config, "get", "pods", "-n", "team-b")
     policy.write_text(POLICY + '\n[[bind]]\nrole = "view"\nusers = ["late"]\nnamespaces = ["team-b"]\n')
     poll(lambda: kubectl(config, "get", "pods", "-n", "team-b", check=False).returncode == 0, 10,
@@ -265,21 +258,21 @@ def test_a_worker_with_a_node_certificate_runs_its_pods(master, tmp_path):
 
 
 def test_kubectl_auth_can_i(master, tmp_path):
-    alice = kubeconfig(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
+    alice = kubeconfig_for(master, tmp_path / "alice", "--user", "alice", "--group", "dev")
     assert kubectl(alice, "auth", "can-i", "list", "pods").stdout.strip() == "yes"
     result = kubectl(alice, "auth", "can-i", "create", "pods", check=False)
     assert (result.returncode, result.stdout.strip()) == (1, "no")
-    tina = kubeconfig(master, tmp_path / "tina", "--user", "tina", "--token")
+    tina = kubeconfig_for(master, tmp_path / "tina", "--user", "tina", "--token")
     assert kubectl(tina, "auth", "can-i", "create", "deployments.apps", "-n", "team-a").stdout.strip() == "yes"
     assert kubectl(tina, "auth", "can-i", "create", "pods", "-n", "team-b", check=False).stdout.strip() == "no"
-    admin = kubeconfig(master, tmp_path / "admin")
+    admin = kubeconfig_for(master, tmp_path / "admin")
     assert kubectl(admin, "auth", "can-i", "*", "*").stdout.strip() == "yes"
 
 
 def test_answers_before_the_body_is_read_keep_the_listener_up(master, tmp_path):
     """kubectl speaks HTTP/2 over TLS; hypercorn 0.18 crashed the listener when body data came for a stream
     already answered. A refused, unroutable or too large POST now has its body drained first."""
-    admin, alice = kubeconfig(master, tmp_path / "admin"), kubeconfig(master, tmp_path / "a", "--user", "alice")
+    admin, alice = kubeconfig_for(master, tmp_path / "admin"), kubeconfig_for(master, tmp_path / "a", "--user", "alice")
     body = tmp_path / "body.json"
     body.write_text('{"metadata": {"name": "x"}}' + " " * 300_000)
     answers = {

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from cryptography import x509
 
 from tests.packagehosts import PackageHost, link
 from tests.packaging import apt_install, fresh_root
+from tests.waiting import poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and chroot need root")]
 
@@ -87,14 +87,11 @@ def _kubectl(host: PackageHost, kubeconfig: Path, *args: str, check: bool = True
 
 
 def _wait(what: str, check, timeout: float = 120, logs: tuple[Path, ...] = ()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    tails = "\n".join(f"--- {log}\n" + "\n".join(log.read_text().splitlines()[-30:]) for log in logs if log.exists())
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+    """tests.waiting.poll, failing with the tails of the hosts' logs."""
+    def tails() -> str:
+        return "\n".join(f"--- {log}\n" + "\n".join(log.read_text().splitlines()[-30:]) for log in logs
+                         if log.exists())
+    return poll(check, timeout, what, tails, interval=0.5)
 
 
 def test_a_worker_joins_by_token_and_runs_a_deployment_over_tls(hosts: tuple[PackageHost, PackageHost],
