@@ -181,10 +181,15 @@ class StatsSampler:
         quick = False
         while True:
             incomplete = True
+            began = trio.current_time()
             try:
                 incomplete = await self.sample()
             except Exception as exc:  # a runtime in trouble: no fresh figures, and the next sample retries
                 log.warning("node %s: cannot read usage: %s", self.node_name, exc)
+            took = trio.current_time() - began
+            if took > self.period:  # the figures are that much older than they look: say so once per sample
+                log.warning("node %s: reading usage took %.1fs (the runtime is slow to answer)", self.node_name,
+                            took)
             # never two quick ones in a row: a crash-looping container, new at every sample, costs no more
             quick = incomplete and not quick
             await trio.sleep(self.quick_period if quick else self.period)

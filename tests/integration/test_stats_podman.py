@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import httpx
 
+from nodeos.agent.stats import PERIOD
 from nodeos.api.model.quantity import parse_quantity
 from tests.kubectl import run_kubectl
 from tests.podnode import PodmanNode, is_ready
@@ -34,8 +35,10 @@ def test_a_busy_pod_uses_cpu_and_every_pod_memory(podman_node: PodmanNode, test_
         for name in ("burn", "idle"):
             node.wait_pod(namespace, name, is_ready)
 
-        # the first samples of a new container give no rate; the next (a second later) do
-        pods = node.wait_for(lambda: _pod_figures(node, namespace), 30, "usage of both pods")
+        # The first sample that meets a new container gives no rate; a later one does. The sampler's worst
+        # case is two whole periods (one more if the runtime's reading is slow), whatever the load.
+        pods = node.wait_for(lambda: _pod_figures(node, namespace), 3 * PERIOD + 15, "usage of both pods",
+                             lambda: node.get(f"/api/v1/nodes/{node.name}/proxy/stats/summary"))
         burn, idle = pods["burn"], pods["idle"]
         assert burn["cpu"]["usageNanoCores"] > 300_000_000, burn  # a spinning shell: most of one core
         assert idle["cpu"]["usageNanoCores"] < 50_000_000, idle

@@ -193,3 +193,17 @@ async def test_agent_serves_the_summary_behind_its_token():
     assert (await _get(app, "/stats/summary", token="wrong"))[0] == 401
     assert (await _get(app, "/containerLogs/ns/p/c"))[0] == 404  # a simulated node: nothing runs
     assert (await _get(AgentApp(None, "secret"), "/stats/summary"))[0] == 404
+
+
+async def test_sampler_says_when_the_runtime_is_slow_to_answer(autojump_clock, caplog):
+    async def slow() -> Sample:
+        await trio.sleep(15)
+        return Sample(0, 0)
+
+    sampler = StatsSampler("n1", slow)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sampler.run)
+        await trio.sleep(16)
+        assert sampler.latest is not None
+        assert "node n1: reading usage took 15.0s" in caplog.text
+        nursery.cancel_scope.cancel()
