@@ -229,6 +229,32 @@ def test_a_node_cannot_touch_another_node_or_its_pods(node_a):
     assert forbidden(node_a.get("/apis/apps/v1/deployments"))
 
 
+def test_a_node_reads_only_the_secrets_and_config_maps_of_its_own_pods(node_a, master):
+    admin = httpx.Client(base_url=master.url)
+    admin.post("/api/v1/namespaces", json={"metadata": {"name": "node-reads"}}).raise_for_status()
+    for kind, name in (("secrets", "db"), ("secrets", "other"), ("configmaps", "settings")):
+        admin.post(f"/api/v1/namespaces/node-reads/{kind}", json={"metadata": {"name": name},
+                                                               "data": {"k": "dg=="}}).raise_for_status()
+    admin.post("/api/v1/namespaces/node-reads/pods", json={"metadata": {"name": "uses"}, "spec": {
+        "nodeName": "a", "containers": [{"name": "c", "image": "busybox", "envFrom": [
+            {"configMapRef": {"name": "settings"}}]}],
+        "volumes": [{"name": "v", "secret": {"secretName": "db"}}]}}).raise_for_status()
+    admin.post("/api/v1/namespaces/node-reads/pods", json={"metadata": {"name": "uses-other"}, "spec": {
+        "nodeName": "b", "containers": [{"name": "c", "image": "busybox"}],
+        "volumes": [{"name": "v", "secret": {"secretName": "other"}}]}}).raise_for_status()
+    try:
+        assert node_a.get("/api/v1/namespaces/node-reads/secrets/db").json()["data"] == {"k": "dg=="}
+        assert node_a.get("/api/v1/namespaces/node-reads/configmaps/settings").status_code == 200
+        assert forbidden(node_a.get("/api/v1/namespaces/node-reads/secrets/other")) == (
+            'secrets "other" is forbidden: User "system:node:a" cannot get resource "secrets" in API group "" '
+            "in the namespace \"node-reads\": no relationship found between node 'a' and this object")
+        assert forbidden(node_a.get("/api/v1/namespaces/node-reads/secrets"))
+        admin.delete("/api/v1/namespaces/node-reads/pods/uses", params={"gracePeriodSeconds": 0}).raise_for_status()
+        assert forbidden(node_a.get("/api/v1/namespaces/node-reads/secrets/db"))  # the relation ended with the pod
+    finally:
+        admin.close()
+
+
 def test_a_worker_with_a_node_certificate_runs_its_pods(master, tmp_path):
     """The node components' real calls pass the node restriction: a simulated worker as system:node:w1
     registers, heartbeats and runs the pod bound to it, with no 403 in its log."""

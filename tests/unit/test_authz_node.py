@@ -8,8 +8,13 @@ from nodeos.api.auth.user import authenticated
 from nodeos.api.authz import node_decision, node_name, request_attributes
 
 NODE_A = authenticated("system:node:a", ("system:nodes",))
-PODS = {("default", "on-a"): {"spec": {"nodeName": "a"}}, ("default", "on-b"): {"spec": {"nodeName": "b"}},
-        ("default", "pending"): {"spec": {}}}
+USES = {"containers": [{"name": "c", "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}}],
+                        "envFrom": [{"configMapRef": {"name": "settings"}}]}],
+        "volumes": [{"name": "v", "secret": {"secretName": "certs"}}]}
+PODS = {("default", "on-a"): {"spec": {"nodeName": "a", **USES}},
+        ("default", "on-b"): {"spec": {"nodeName": "b", **USES,
+                                       "volumes": [{"name": "v", "configMap": {"name": "b-only"}}]}},
+        ("default", "pending"): {"spec": {"volumes": [{"name": "v", "secret": {"secretName": "pending-only"}}]}}}
 
 
 async def lookup(plural: str, namespace: str, name: str):
@@ -22,7 +27,11 @@ async def decide(method: str, path: str, body: dict | None = None, **query: str)
         return body
 
     attrs = request_attributes(NODE_A, method, path, query)
-    return await node_decision("a", attrs, lookup, document if body is not None else None)
+    return await node_decision("a", attrs, lookup, document if body is not None else None, pods_of)
+
+
+async def pods_of(namespace: str) -> list[dict]:
+    return [pod for (ns, _), pod in PODS.items() if ns == namespace]
 
 
 def test_the_node_of_a_credential():
@@ -53,6 +62,11 @@ def test_the_node_of_a_credential():
     ("GET", "/api/v1/services", {"watch": "true"}, None),  # proxy, DNS, pods' variables
     ("GET", "/api/v1/endpoints", {}, None),
     ("GET", "/api/v1/namespaces", {}, None),
+    # the agent reading what its pods reference (env, envFrom, volumes)
+    ("GET", "/api/v1/namespaces/default/secrets/db", {}, None),
+    ("GET", "/api/v1/namespaces/default/secrets/certs", {}, None),
+    ("GET", "/api/v1/namespaces/default/configmaps/settings", {}, None),
+    ("GET", "/api/v1/namespaces/default/secrets", {"fieldSelector": "metadata.name=db", "watch": "true"}, None),
 ])
 async def test_what_a_node_does(method, path, query, body):
     assert await decide(method, path, body, **query) == (True, "")
@@ -91,11 +105,25 @@ LEASE = "can only access node lease with the same name as the requesting node in
     ("POST", "/api/v1/namespaces/default/services", {}, None, ""),
     ("DELETE", "/api/v1/namespaces/default/endpoints/x", {}, None, ""),
     ("PATCH", "/apis/apps/v1/namespaces/default/deployments/web", {}, None, ""),
-    ("GET", "/api/v1/namespaces/default/secrets/s", {}, None, ""),
-    ("GET", "/api/v1/namespaces/default/configmaps/c", {}, None, ""),
+    ("GET", "/api/v1/namespaces/default/secrets/s", {}, None, NO_RELATION),  # nobody's
+    ("GET", "/api/v1/namespaces/default/configmaps/c", {}, None, NO_RELATION),
+    ("GET", "/api/v1/namespaces/default/configmaps/b-only", {}, None, NO_RELATION),  # node b's pod's
+    ("GET", "/api/v1/namespaces/default/secrets/pending-only", {}, None, NO_RELATION),  # an unbound pod's
+    ("GET", "/api/v1/namespaces/other/secrets/db", {}, None, NO_RELATION),  # same name, other namespace
+    ("GET", "/api/v1/namespaces/default/secrets", {}, None, NO_RELATION),  # listing them all
+    ("GET", "/api/v1/secrets", {"fieldSelector": "metadata.name=db"}, None, ""),  # across namespaces
+    ("GET", "/api/v1/namespaces/default/configmaps", {"fieldSelector": "metadata.name!=x"}, None, NO_RELATION),
+    ("PUT", "/api/v1/namespaces/default/secrets/db", {}, None, ""),
+    ("DELETE", "/api/v1/namespaces/default/configmaps/settings", {}, None, ""),
+    ("POST", "/api/v1/namespaces/default/secrets", {}, None, ""),
     ("GET", "/api/v1/namespaces/default/resourcequotas", {}, None, ""),
     ("POST", "/api/v1/namespaces", {}, None, ""),
     ("GET", "/metrics", {}, None, ""),
 ])
 async def test_what_a_node_may_not_do(method, path, query, body, reason):
     assert await decide(method, path, body, **query) == (False, reason)
+
+
+async def test_without_a_pod_listing_no_secret_is_readable():
+    attrs = request_attributes(NODE_A, "GET", "/api/v1/namespaces/default/secrets/db", {})
+    assert await node_decision("a", attrs, lookup, None) == (False, NO_RELATION)

@@ -14,7 +14,7 @@ Without TLS there is no authorizer: the plain port's caller is an admin.
 from __future__ import annotations
 
 from nodeos.api.authz.attributes import Attributes, request_attributes
-from nodeos.api.authz.authorizer import Authorizer, check_policy, policy_path, registry_lookup
+from nodeos.api.authz.authorizer import Authorizer, check_policy, policy_path, registry_lookup, registry_pods
 from nodeos.api.authz.forbidden import forbidden
 from nodeos.api.authz.node import node_decision, node_name
 from nodeos.api.authz.policy import Binding, PolicyError, PolicyFile, parse_policy
@@ -23,4 +23,4 @@ from nodeos.api.authz.roles import ROLES, role_allows
 
 __all__ = ["REVIEW_PATH", "ROLES", "Attributes", "Authorizer", "Binding", "PolicyError", "PolicyFile",
            "check_policy", "forbidden", "node_decision", "node_name", "parse_policy", "policy_path",
-           "registry_lookup", "request_attributes", "review", "role_allows"]
+           "registry_lookup", "registry_pods", "request_attributes", "review", "role_allows"]

@@ -25,7 +25,7 @@ from nodeos.api.auth import User
 from nodeos.api.auth.rereading import Rereading
 from nodeos.api.authz.attributes import Attributes, request_attributes
 from nodeos.api.authz.forbidden import forbidden
-from nodeos.api.authz.node import Document, Lookup, node_decision, node_name
+from nodeos.api.authz.node import Document, Lookup, Pods, node_decision, node_name
 from nodeos.api.authz.policy import PolicyError, PolicyFile
 from nodeos.api.authz.roles import AUTHENTICATED, HEALTH, PathRule, Rule, role_allows
 from nodeos.api.kinds import by_plural
@@ -55,14 +55,15 @@ def check_policy(config: Config) -> None:
 class Authorizer:
     """Judges requests of the secure port; ``lookup`` reads stored objects for the node restriction."""
 
-    def __init__(self, policy: PolicyFile, lookup: Lookup) -> None:
+    def __init__(self, policy: PolicyFile, lookup: Lookup, pods: Pods | None = None) -> None:
         self.policy = policy
         self.lookup = lookup
+        self.pods = pods
         self._policy_file = Rereading(policy.refresh)
 
     @classmethod
     def for_server(cls, config: Config, registry: Registry) -> Authorizer:
-        return cls(PolicyFile(policy_path(config)), registry_lookup(registry))
+        return cls(PolicyFile(policy_path(config)), registry_lookup(registry), registry_pods(registry))
 
     async def start(self) -> None:
         """Read the policy file: a broken one stops the start with its one-line error."""
@@ -93,7 +94,7 @@ class Authorizer:
         reason = ""
         node = node_name(user)
         if node is not None:
-            allowed, reason = await node_decision(node, attrs, self.lookup, document)
+            allowed, reason = await node_decision(node, attrs, self.lookup, document, self.pods)
             if allowed:
                 return True, ""
         await self._refresh()
@@ -138,3 +139,17 @@ def registry_lookup(registry: Registry) -> Lookup:
         return cached.obj if cached is not None else None
 
     return lookup
+
+
+def registry_pods(registry: Registry) -> Pods:
+    """The stored pods of a namespace, from the watch cache; on a shared store the cache catches up first, so a
+    pod just bound through another master counts (its node reads its Secrets moments later)."""
+    resource = by_plural("", "v1", "pods")
+    assert resource is not None
+
+    async def pods(namespace: str) -> list[dict[str, Any]]:
+        if registry.shared:
+            await registry.sync()
+        return [cached.obj for cached in registry.cache.list(resource.store_prefix(namespace))]
+
+    return pods

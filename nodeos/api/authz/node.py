@@ -14,14 +14,19 @@ calls, enumerated from nodeos/agent and nodeos/network, are exactly:
 - services and endpoints: list/watch (proxy, DNS, the pods' variables);
   namespaces may be read.
 
-The agent serves no configMap or secret volumes (nodeos/agent/volumes.py),
-so a node reads neither. Everything else is refused with the reason
-Kubernetes gives, so a stolen node credential cannot touch another node,
-its Lease or its pods, read secrets, or write Services and Deployments.
+- secrets and configmaps: get (or list/watch pinned to one name by
+  ``metadata.name=``) of exactly those a pod bound to the node references
+  (``nodeos.api.model.references``: env, envFrom, volumes, image pull
+  secrets), which the agent reads to start them. The relation is looked up
+  at each request, so it ends when the pod is deleted or moves away.
+
+Everything else is refused with the reason Kubernetes gives, so a stolen
+node credential cannot touch another node, its Lease or its pods, read
+other pods' secrets, or write Services and Deployments.
 
 Ownership is read from the stored object (the watch cache, via
-``lookup``); a create names its object in the body, read through
-``document``.
+``lookup``; the pods of a namespace via ``pods``); a create names its object
+in the body, read through ``document``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 from nodeos.api.auth import User
 from nodeos.api.authz.attributes import Attributes
+from nodeos.api.model.references import CONFIG_MAP, SECRET, referenced_names
 
 NODES_GROUP = "system:nodes"
 NODE_PREFIX = "system:node:"
@@ -41,6 +47,9 @@ WRITE = ("update", "patch")
 # plural, namespace, name -> the stored object or None (a core-group object; leases are looked up by name only)
 Lookup = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]
 Document = Callable[[], Awaitable[Any]]
+# namespace -> the stored pods of that namespace
+Pods = Callable[[str], Awaitable[list[dict[str, Any]]]]
+NO_RELATIONSHIP = "no relationship found between node '{node}' and this object"
 
 
 def node_name(user: User) -> str | None:
@@ -50,14 +59,18 @@ def node_name(user: User) -> str | None:
     return user.name[len(NODE_PREFIX):] or None
 
 
-async def node_decision(node: str, attrs: Attributes, lookup: Lookup, document: Document | None) -> tuple[bool, str]:
-    """Whether node ``node`` may do ``attrs``, and if not, Kubernetes' reason (empty: no rule spoke)."""
+async def node_decision(node: str, attrs: Attributes, lookup: Lookup, document: Document | None,
+                        pods: Pods | None = None) -> tuple[bool, str]:
+    """Whether node ``node`` may do ``attrs``, and if not, Kubernetes' reason (empty: no rule spoke).
+    Without ``pods`` no Secret or ConfigMap is readable."""
     if not attrs.resource_request:
         return False, ""
     if attrs.api_group == "coordination.k8s.io" and attrs.resource == "leases":
         return await _lease(node, attrs, document)
     if attrs.api_group != "":
         return False, ""
+    if attrs.resource in (SECRET, CONFIG_MAP):
+        return await _referenced(node, attrs, pods)
     rule = _CORE.get(attrs.resource)
     if rule is None:
         return False, ""
@@ -88,7 +101,7 @@ async def _lease(node: str, attrs: Attributes, document: Document | None) -> tup
 
 async def _pods(node: str, attrs: Attributes, lookup: Lookup, document: Document | None) -> tuple[bool, str]:
     if attrs.verb in ("list", "watch") and not attrs.subresource:
-        if _selects_node(attrs.field_selector, node):
+        if _pinned(attrs.field_selector, "spec.nodeName") == node:
             return True, ""
         return False, "can only list/watch pods with spec.nodeName field selector"
     allowed = {"": ("get", "delete"), "status": ("get", *WRITE)}.get(attrs.subresource, ())
@@ -96,10 +109,23 @@ async def _pods(node: str, attrs: Attributes, lookup: Lookup, document: Document
         return False, ""
     pod = await lookup("pods", attrs.namespace, attrs.name)
     if pod is None:
-        return False, f"no relationship found between node '{node}' and this object"
+        return False, NO_RELATIONSHIP.format(node=node)
     if ((pod.get("spec") or {}).get("nodeName") or "") != node:
-        return False, f"no relationship found between node '{node}' and this object"
+        return False, NO_RELATIONSHIP.format(node=node)
     return True, ""
+
+
+async def _referenced(node: str, attrs: Attributes, pods: Pods | None) -> tuple[bool, str]:
+    """A Secret or ConfigMap one of the node's pods references, read by name."""
+    if attrs.verb not in READ or attrs.subresource or not attrs.namespace:
+        return False, ""
+    name = attrs.name if attrs.verb == "get" else _pinned(attrs.field_selector, "metadata.name")
+    if not name or pods is None:
+        return False, NO_RELATIONSHIP.format(node=node)
+    for pod in await pods(attrs.namespace):
+        if ((pod.get("spec") or {}).get("nodeName") or "") == node and name in referenced_names(pod, attrs.resource):
+            return True, ""
+    return False, NO_RELATIONSHIP.format(node=node)
 
 
 async def _events(node: str, attrs: Attributes, lookup: Lookup, document: Document | None) -> tuple[bool, str]:
@@ -114,13 +140,13 @@ _CORE = {"nodes": _nodes, "pods": _pods, "events": _events,
          "services": _readable, "endpoints": _readable, "namespaces": _readable}
 
 
-def _selects_node(selector: str, node: str) -> bool:
-    """Whether a field selector pins ``spec.nodeName`` to ``node`` (one of its ANDed terms)."""
+def _pinned(selector: str, field: str) -> str:
+    """The value a field selector pins ``field`` to (one of its ANDed ``=``/``==`` terms), else ""."""
     for term in selector.split(","):
         key, op, value = _split(term)
-        if key == "spec.nodeName" and op in ("=", "==") and value == node:
-            return True
-    return False
+        if key == field and op in ("=", "=="):
+            return value
+    return ""
 
 
 def _split(term: str) -> tuple[str, str, str]:
