@@ -8,7 +8,10 @@ hash, trades the token for the node's own certificate, writes the worker
 TOML and starts the daemon (no systemd in these trees: in the foreground).
 kubectl (this machine's, in the master's network namespace) then runs a
 Deployment on the worker through the master's TLS port with the admin's
-certificate, and reads its logs through the agent.
+certificate, and reads its logs through the agent. The Deployment's pods
+take a Secret (env) and a ConfigMap (a volume), which the worker's agent
+reads with its node credential — allowed for what its pods reference, and
+nothing else.
 """
 
 from __future__ import annotations
@@ -53,6 +56,29 @@ cp /bin/busybox /img/bin/
 for applet in sh sleep echo httpd cat; do ln -sf busybox /img/bin/$applet; done
 tar -C /img -cf /img.tar .
 podman import --change CMD=/bin/sh /img.tar {IMAGE} >/dev/null
+"""
+
+WEB_DEPLOYMENT = f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: web
+        image: {IMAGE}
+        command: [sh, -c, 'echo served-from-the-package "$GREETING" "$(cat /etc/web/motd)"; exec sleep 3600']
+        env:
+        - name: GREETING
+          valueFrom: {{secretKeyRef: {{name: web-secret, key: greeting}}}}
+        volumeMounts: [{{name: motd, mountPath: /etc/web}}]
+      volumes:
+      - name: motd
+        configMap: {{name: web-config}}
 """
 
 
@@ -146,8 +172,14 @@ def test_a_worker_joins_by_token_and_runs_a_deployment_over_tls(hosts: tuple[Pac
                        "--config", "/tmp/w2.toml", "--data-dir", "/tmp/w2", "--no-start", check=False)
     assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1, again.stderr
 
-    _kubectl(master, admin, "create", "deployment", "web", f"--image={IMAGE}", "--replicas=2", "--",
-             "sh", "-c", "echo served-from-the-package; exec sleep 3600")
+    # The pods read a Secret (env) and a ConfigMap (a volume): the worker's agent fetches them with its own
+    # credential, which node restriction allows for exactly what its pods reference.
+    _kubectl(master, admin, "create", "secret", "generic", "web-secret", "--from-literal=greeting=hello-from-a-secret")
+    _kubectl(master, admin, "create", "secret", "generic", "not-for-w1", "--from-literal=x=y")
+    _kubectl(master, admin, "create", "configmap", "web-config", "--from-literal=motd=motd-from-a-configmap")
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(WEB_DEPLOYMENT)
+    _kubectl(master, admin, "apply", "-f", str(manifest))
 
     def running() -> list[dict]:
         pods = json.loads(_kubectl(master, admin, "get", "pods", "-l", "app=web", "-o", "json"))["items"]
@@ -157,7 +189,8 @@ def test_a_worker_joins_by_token_and_runs_a_deployment_over_tls(hosts: tuple[Pac
     pods = _wait("two web pods Running on w1", running, timeout=180, logs=(worker_log, master_log))
     name = pods[0]["metadata"]["name"]
     assert _wait("the pod's log through the agent",
-                 lambda: "served-from-the-package" in _kubectl(master, admin, "logs", name, check=False))
+                 lambda: "served-from-the-package hello-from-a-secret motd-from-a-configmap"
+                 in _kubectl(master, admin, "logs", name, check=False))
     assert "Available" in _kubectl(master, admin, "get", "deployment", "web", "-o",
                                    "jsonpath={.status.conditions[*].type}")
 
@@ -172,6 +205,10 @@ def test_a_worker_joins_by_token_and_runs_a_deployment_over_tls(hosts: tuple[Pac
     denied = master.run_outside("kubectl", f"--kubeconfig={as_node}", "create", "service", "clusterip", "x",
                                 "--tcp=80", check=False)
     assert denied.returncode == 1 and 'cannot create resource "services"' in denied.stderr, denied
+    read = master.run_outside("kubectl", f"--kubeconfig={as_node}", "get", "secret", "web-secret", check=False)
+    assert read.returncode == 0, read  # its pods reference it
+    denied = master.run_outside("kubectl", f"--kubeconfig={as_node}", "get", "secret", "not-for-w1", check=False)
+    assert denied.returncode == 1 and "no relationship found between node 'w1'" in denied.stderr, denied
 
 
 def _node_kubeconfig(worker: PackageHost, path: Path) -> Path:
