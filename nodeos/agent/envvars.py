@@ -1,31 +1,41 @@
 """A container's environment, worked out as the kubelet does it.
 
 Order and precedence follow the kubelet (``makeEnvironmentVariables``): the
-Service variables come first, then the container's ``env`` in order, each
-later definition replacing an earlier one; a ``value`` is ``$(VAR)``-expanded
-against what is defined so far (Service variables included), a ``valueFrom``
-is taken as it is. Which Services count: those of the pod's namespace (unless
-``enableServiceLinks`` is false) and always ``kubernetes`` in ``default``.
+Service variables come first, then the container's ``envFrom`` sources in
+order, then its ``env`` in order, each later definition replacing an earlier
+one; a ``value`` is ``$(VAR)``-expanded against what is defined so far
+(Service variables included), a ``valueFrom`` is taken as it is. Which
+Services count: those of the pod's namespace (unless ``enableServiceLinks``
+is false) and always ``kubernetes`` in ``default``.
 
-ConfigMaps and Secrets are not served yet, so an ``env`` or ``envFrom`` entry
-that needs one is a problem unless it is optional, in which case it is left
-out, as the kubelet leaves out an optional source that does not exist.
-Problems are strings naming the variable and what is wrong; the caller shows
-them as the container's waiting reason and as events.
+ConfigMaps and Secrets come in as ``objects`` (``nodeos.agent.configdata``),
+read by the caller beforehand, so that this stays pure. A ConfigMap's
+``data`` is taken as it is (not ``binaryData``), a Secret's is base64-decoded
+and must be UTF-8. A missing object or key is left out when the reference is
+``optional``, as the kubelet does, and is otherwise a problem in the
+kubelet's words (``configmap "x" not found``, ``couldn't find key k in
+ConfigMap ns/x``); ``envFrom`` keys that are not valid variable names are
+skipped (``invalid_env_from_keys`` says which, for the kubelet's warning).
+Problems are strings; the caller shows them as the container's waiting
+reason (CreateContainerConfigError) and as events, and tries again later.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
+from nodeos.agent.configdata import CONFIG_MAP, SECRET, ConfigObjects, DataProblem, data_bytes, kind_of, missing_message
 from nodeos.api.model.quantity import parse_quantity
 
-__all__ = ["container_env", "expand", "service_env"]
+__all__ = ["container_env", "expand", "invalid_env_from_keys", "service_env"]
 
 _MASTER_SERVICE = ("default", "kubernetes")  # its variables reach every pod, service links or not
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")  # the API's IsEnvVarName
+_REFS = {"configMapRef": CONFIG_MAP, "secretRef": SECRET, "configMapKeyRef": CONFIG_MAP, "secretKeyRef": SECRET}
 
 
 # -- $(VAR) expansion ------------------------------------------------------------------------------------
@@ -124,17 +134,22 @@ def _visible_services(pod: dict, services: Iterable[dict]) -> list[dict]:
 
 def container_env(pod: dict, container: dict, *, pod_ip: str | None, host_ip: str, node_name: str,
                   services: Iterable[dict], allocatable: Mapping[str, Any] | None = None,
-                  ) -> tuple[dict[str, str], list[str]]:
+                  objects: ConfigObjects | None = None) -> tuple[dict[str, str], list[str]]:
     """The container's environment and its problems.
 
     ``services``: the Services of the pod's namespace and of ``default`` (others are ignored).
     ``allocatable``: the node's allocatable resources, which ``resourceFieldRef`` reports for a limit
-    the container does not set (as the kubelet does); without it such a reference is a problem."""
+    the container does not set (as the kubelet does); without it such a reference is a problem.
+    ``objects``: the ConfigMaps and Secrets the pod references (``configdata.fetch_referenced``)."""
     env = service_env(_visible_services(pod, services))
     problems: list[str] = []
+    data = _ObjectData(pod["metadata"]["namespace"], objects or {})
     fields = _FieldValues(pod, pod_ip=pod_ip, host_ip=host_ip, node_name=node_name)
     for source in container.get("envFrom") or []:
-        problems += _env_from_problems(source)
+        try:
+            env.update((key, value) for key, value in _env_from(source, data) if _ENV_NAME.fullmatch(key))
+        except _Unresolved as exc:
+            problems.append(str(exc))
     for var in container.get("env") or []:
         name = var["name"]
         value_from = var.get("valueFrom")
@@ -142,29 +157,96 @@ def container_env(pod: dict, container: dict, *, pod_ip: str | None, host_ip: st
             env[name] = expand(var.get("value") or "", env)
             continue
         try:
-            value = _value_from(value_from, pod, container, fields, allocatable or {})
+            value = _value_from(value_from, pod, container, fields, allocatable or {}, data)
         except _Unresolved as exc:
-            problems.append(f"env {name!r}: {exc}")
+            problems.append(f"env {name!r}: {exc}" if exc.named else str(exc))
             continue
         if value is not None:
             env[name] = value
-    return env, problems
+    return env, list(dict.fromkeys(problems))
+
+
+def invalid_env_from_keys(pod: dict, container: dict, objects: ConfigObjects) -> list[str]:
+    """The kubelet's InvalidEnvironmentVariableNames warnings: for each ``envFrom`` source, the keys
+    skipped because (with the prefix) they are not valid variable names. Sources with problems say nothing."""
+    data = _ObjectData(pod["metadata"]["namespace"], objects)
+    warnings = []
+    for source in container.get("envFrom") or []:
+        try:
+            invalid = [key for key, _ in _env_from(source, data) if not _ENV_NAME.fullmatch(key)]
+        except _Unresolved:
+            continue
+        if invalid:
+            ref = "configMapRef" if "configMapRef" in source else "secretRef"
+            kind = "configMap" if ref == "configMapRef" else "secret"
+            warnings.append(f"Keys [{', '.join(invalid)}] from the EnvFrom {kind} {data.namespace}/"
+                            f"{source[ref].get('name', '')} were skipped since they are considered invalid "
+                            "environment variable names.")
+    return warnings
 
 
 class _Unresolved(Exception):
-    """A variable's value cannot be worked out; the message says why."""
+    """A variable's value cannot be worked out; the message says why. ``named``: the caller puts the
+    variable's name first (the kubelet's ConfigMap and Secret messages stand alone)."""
+
+    def __init__(self, message: str, *, named: bool = True) -> None:
+        super().__init__(message)
+        self.named = named
 
 
-def _env_from_problems(source: dict) -> list[str]:
-    for ref in ("configMapRef", "secretRef"):
-        if isinstance(source.get(ref), dict) and not source[ref].get("optional"):
-            kind = "ConfigMap" if ref == "configMapRef" else "Secret"
-            return [f"envFrom {kind} {source[ref].get('name', '')!r}: {kind}s are not served yet"]
-    return []
+class _ObjectData:
+    """The referenced ConfigMaps' and Secrets' data as text, with the kubelet's errors."""
+
+    def __init__(self, namespace: str, objects: ConfigObjects) -> None:
+        self.namespace, self._objects = namespace, objects
+
+    def data(self, plural: str, name: str, *, optional: bool) -> dict[str, str] | None:
+        """The object's data; None when it does not exist and may not (``optional``)."""
+        if (plural, name) not in self._objects:
+            raise _Unresolved(f"couldn't get {kind_of(plural).lower()} {self.namespace}/{name}", named=False)
+        obj = self._objects[(plural, name)]
+        if obj is None:
+            if optional:
+                return None
+            raise _Unresolved(missing_message(plural, name), named=False)
+        try:
+            raw = data_bytes(plural, obj, namespace=self.namespace, binary=False)
+            return {key: value.decode() for key, value in raw.items()}
+        except DataProblem as exc:
+            raise _Unresolved(str(exc), named=False) from None
+        except UnicodeDecodeError:
+            raise _Unresolved(f"{kind_of(plural)} {self.namespace}/{name} has data that is not UTF-8 text",
+                              named=False) from None
+
+    def value(self, ref_name: str, ref: dict) -> str | None:
+        """A ``configMapKeyRef``/``secretKeyRef``'s value; None to leave the variable out."""
+        plural, name, key = _REFS[ref_name], ref.get("name", ""), ref.get("key", "")
+        optional = bool(ref.get("optional"))
+        data = self.data(plural, name, optional=optional)
+        if data is None:
+            return None
+        if key not in data:
+            if optional:
+                return None
+            raise _Unresolved(f"couldn't find key {key} in {kind_of(plural)} {self.namespace}/{name}", named=False)
+        return data[key]
+
+
+def _env_from(source: dict, data: _ObjectData) -> Iterator[tuple[str, str]]:
+    """An ``envFrom`` source's variables, prefixed, in key order (the kubelet ranges over a Go map;
+    sorted is at least stable). Names are not checked here."""
+    for ref_name in ("configMapRef", "secretRef"):
+        ref = source.get(ref_name)
+        if isinstance(ref, dict):
+            values = data.data(_REFS[ref_name], ref.get("name", ""), optional=bool(ref.get("optional")))
+            prefix = source.get("prefix") or ""
+            for key, value in sorted((values or {}).items()):
+                yield prefix + key, value
+            return
 
 
 def _value_from(value_from: dict, pod: dict, container: dict, fields: _FieldValues,
-                allocatable: Mapping[str, Any]) -> str | None:
+                allocatable: Mapping[str, Any], data: _ObjectData) -> str | None:
     """The value of a ``valueFrom``; None to leave the variable out (an optional source)."""
     if "fieldRef" in value_from:
         ref = value_from["fieldRef"]
@@ -173,11 +255,9 @@ def _value_from(value_from: dict, pod: dict, container: dict, fields: _FieldValu
         return fields.value(ref.get("fieldPath", ""))
     if "resourceFieldRef" in value_from:
         return _resource_value(value_from["resourceFieldRef"], pod, container, allocatable)
-    for ref, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-        if ref in value_from:
-            if value_from[ref].get("optional"):
-                return None
-            raise _Unresolved(f"{ref} to {kind} {value_from[ref].get('name', '')!r}: {kind}s are not served yet")
+    for ref_name in ("configMapKeyRef", "secretKeyRef"):
+        if isinstance(value_from.get(ref_name), dict):
+            return data.value(ref_name, value_from[ref_name])
     raise _Unresolved("valueFrom has no source nodeos knows")
 
 

@@ -8,9 +8,15 @@ directory on the host, as the kubelet does, so that it is still one volume
 shared by all the containers; a tmpfs per container would not be. A hostPath
 is the host's path itself, checked or created as its ``type`` says.
 
-Other volume types (configMap, secret, persistentVolumeClaim…) are not served
-yet: each is a *problem*, a string the caller turns into a FailedMount event
-and a waiting reason.
+ConfigMap, Secret and projected volumes (``nodeos.agent.projection`` works
+out and writes their files) live under ``pod_dir/volumes/<kind>/<name>``;
+Secret and projected ones on a tmpfs of their own, as the kubelet puts them,
+so that secrets never reach the disk. They are bound read-only into every
+container (the kubelet's ReadOnlyAPIDataVolumes), and ``refresh_projections``
+rewrites them while the pod runs, atomically and only when something
+changed. Other volume types (persistentVolumeClaim, downwardAPI…) are not
+served: each is a *problem*, a string the caller turns into a FailedMount
+event and a waiting reason.
 
 Everything here touches the filesystem (and may mount): run it off the
 event loop. ``container_mounts`` only joins paths, so it may run anywhere.
@@ -26,12 +32,16 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from nodeos.agent.configdata import ConfigObjects
+from nodeos.agent.projection import ProjectionProblem, payload, write_atomically
 from nodeos.api.model.quantity import parse_quantity
 from nodeos.api.model.volumes import SOURCES
 
-__all__ = ["VolumeSource", "container_mounts", "prepare_volumes", "remove_pod_dir"]
+__all__ = ["PROJECTED_KINDS", "VolumeSource", "container_mounts", "prepare_volumes", "refresh_projections",
+           "remove_pod_dir"]
 
 EMPTY_DIR = Path("volumes") / "empty-dir"
+PROJECTED_KINDS = {"configMap": "configmap", "secret": "secret", "projected": "projected"}  # → their directory
 _EMPTY_DIR_MODE = 0o777  # as the kubelet makes them: any container user may write
 _MNT_DETACH = 2
 _MS_NOSUID, _MS_NODEV = 2, 4
@@ -42,22 +52,29 @@ class VolumeSource:
     """Where one of the pod's volumes is on the host."""
 
     name: str
-    kind: str                 # "emptyDir" or "hostPath"
+    kind: str                 # "emptyDir", "hostPath", or one of PROJECTED_KINDS
     path: Path
-    memory: bool = False      # an emptyDir on a tmpfs (medium: Memory)
+    memory: bool = False      # on a tmpfs (an emptyDir of medium Memory, a secret or projected volume)
+
+    @property
+    def read_only(self) -> bool:
+        """Bound read-only whatever the volumeMount says: the API's data, which only the agent writes."""
+        return self.kind in PROJECTED_KINDS
 
 
 # -- preparing the pod's volumes -------------------------------------------------------------------------
 
-def prepare_volumes(pod: dict, pod_dir: Path) -> tuple[dict[str, VolumeSource], list[str]]:
+def prepare_volumes(pod: dict, pod_dir: Path, objects: ConfigObjects | None = None,
+                    ) -> tuple[dict[str, VolumeSource], list[str]]:
     """Every volume of the pod made ready on the host, by name, and the problems of those that
-    cannot be; also the ``subPath`` directories the pod's containers mount. Safe to repeat."""
+    cannot be; also the ``subPath`` directories the pod's containers mount. Safe to repeat.
+    ``objects``: the ConfigMaps and Secrets the pod references (``configdata.fetch_referenced``)."""
     sources: dict[str, VolumeSource] = {}
     problems: list[str] = []
     for volume in (pod.get("spec") or {}).get("volumes") or []:
         name = volume.get("name", "")
         try:
-            sources[name] = _prepare(volume, pod_dir)
+            sources[name] = _prepare(volume, pod_dir, pod["metadata"]["namespace"], objects or {})
         except _VolumeProblem as exc:
             problems.append(f"volume {name!r}: {exc}")
         except OSError as exc:
@@ -67,20 +84,65 @@ def prepare_volumes(pod: dict, pod_dir: Path) -> tuple[dict[str, VolumeSource], 
     return sources, problems
 
 
+def refresh_projections(pod: dict, pod_dir: Path, objects: ConfigObjects) -> tuple[list[str], list[str]]:
+    """Rewrite the pod's ConfigMap, Secret and projected volumes from ``objects`` where they changed: the
+    names of those rewritten, and the problems (a volume with a problem keeps what it had)."""
+    changed: list[str] = []
+    problems: list[str] = []
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        name = volume.get("name", "")
+        kind = _kind(volume)
+        if kind not in PROJECTED_KINDS or not _valid_name(name):
+            continue
+        try:
+            if _write_projection(kind, name, volume[kind], pod_dir, pod["metadata"]["namespace"], objects)[1]:
+                changed.append(name)
+        except (_VolumeProblem, OSError) as exc:
+            problems.append(f"volume {name!r}: {getattr(exc, 'strerror', None) or exc}")
+    return changed, problems
+
+
 class _VolumeProblem(Exception):
     """A volume cannot be made ready; the message says why."""
 
 
-def _prepare(volume: dict, pod_dir: Path) -> VolumeSource:
+def _kind(volume: dict) -> str:
+    return next((s for s in SOURCES if volume.get(s) is not None), "emptyDir")
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and "/" not in name and name not in (".", "..")
+
+
+def _prepare(volume: dict, pod_dir: Path, namespace: str, objects: ConfigObjects) -> VolumeSource:
     name = volume.get("name", "")
-    if not name or "/" in name or name in (".", ".."):
+    if not _valid_name(name):
         raise _VolumeProblem("not a valid volume name")
-    kind = next((s for s in SOURCES if volume.get(s) is not None), "emptyDir")
+    kind = _kind(volume)
     if kind == "emptyDir":
         return _empty_dir(name, volume.get("emptyDir") or {}, pod_dir)
     if kind == "hostPath":
         return _host_path(name, volume["hostPath"])
+    if kind in PROJECTED_KINDS:
+        return _write_projection(kind, name, volume[kind], pod_dir, namespace, objects)[0]
     raise _VolumeProblem(f"type {kind} is not supported")
+
+
+def _write_projection(kind: str, name: str, source: dict, pod_dir: Path, namespace: str,
+                      objects: ConfigObjects) -> tuple[VolumeSource, bool]:
+    """A ConfigMap, Secret or projected volume with its files written (``projection``); whether they changed.
+    The files are worked out before anything is made, so a volume with a problem leaves nothing behind."""
+    try:
+        files = payload(kind, source if isinstance(source, dict) else {}, objects, namespace)
+        memory = kind != "configMap"
+        path = pod_dir / "volumes" / PROJECTED_KINDS[kind] / name
+        path.mkdir(parents=True, exist_ok=True)
+        if memory and not os.path.ismount(path):
+            _mount_tmpfs(path, None)
+        os.chmod(path, _EMPTY_DIR_MODE)
+        return VolumeSource(name, kind, path, memory=memory), write_atomically(path, files)
+    except ProjectionProblem as exc:
+        raise _VolumeProblem(str(exc)) from None
 
 
 def _empty_dir(name: str, source: dict, pod_dir: Path) -> VolumeSource:
@@ -172,6 +234,8 @@ def _ensure_sub_path(source: VolumeSource, sub_path: str) -> None:
     path = _sub_path(source, sub_path)
     if not path.resolve().is_relative_to(source.path.resolve()):
         raise _VolumeProblem("leads out of the volume")
+    if not path.exists() and source.read_only:
+        raise _VolumeProblem("does not exist in the volume")
     if not path.exists():
         path.mkdir(parents=True)
         os.chmod(path, stat.S_IMODE(source.path.stat().st_mode))
@@ -209,7 +273,9 @@ def container_mounts(container: dict, volumes: dict[str, VolumeSource]) -> tuple
         except _VolumeProblem as exc:
             problems.append(f"{where}: subPath {mount['subPath']!r}: {exc}")
             continue
-        options = ["rbind", "ro" if mount.get("readOnly") else "rw"]
+        if source.read_only and mount.get("subPath"):  # the file of this version: a subPath sees no updates
+            path = Path(os.path.realpath(path))
+        options = ["rbind", "ro" if mount.get("readOnly") or source.read_only else "rw"]
         if mount.get("mountPropagation") in _PROPAGATION:
             options.append(_PROPAGATION[mount["mountPropagation"]])
         mounts.append({"destination": mount.get("mountPath", ""), "type": "bind", "source": str(path),

@@ -178,24 +178,6 @@ def test_container_env_field_ref_fallbacks_and_problems():
     assert "apiVersion 'v2'" in problems[2]
 
 
-def test_container_env_config_maps_and_secrets_are_problems_unless_optional():
-    container = {"name": "c", "env": [
-        {"name": "CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}},
-        {"name": "SEC", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
-        {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k", "optional": True}}},
-        {"name": "AFTER", "value": "$(OPT)"},
-    ], "envFrom": [{"configMapRef": {"name": "all"}}, {"secretRef": {"name": "maybe", "optional": True}},
-                   {"prefix": "P_", "secretRef": {"name": "creds"}}]}
-    env, problems = env_of(pod(), container)
-    assert "OPT" not in env and env["AFTER"] == "$(OPT)"
-    assert problems == [
-        "envFrom ConfigMap 'all': ConfigMaps are not served yet",
-        "envFrom Secret 'creds': Secrets are not served yet",
-        "env 'CM': configMapKeyRef to ConfigMap 'cfg': ConfigMaps are not served yet",
-        "env 'SEC': secretKeyRef to Secret 's': Secrets are not served yet",
-    ]
-
-
 def resource_ref(resource, divisor=None, container_name=None):
     ref = {"resource": resource}
     if divisor is not None:

@@ -70,11 +70,11 @@ def test_remove_pod_dir_of_a_missing_dir_is_no_error(tmp_path):
 
 
 def test_unsupported_sources_are_problems(tmp_path):
-    p = pod([{"name": "cfg", "configMap": {"name": "c"}},
+    p = pod([{"name": "cfg", "downwardAPI": {"items": []}},
              {"name": "claim", "persistentVolumeClaim": {"claimName": "x"}},
              {"name": "huge", "emptyDir": {"medium": "HugePages"}}, {"name": "ok", "emptyDir": {}}])
     volumes, problems = prepare_volumes(p, tmp_path)
-    assert problems == ["volume 'cfg': type configMap is not supported",
+    assert problems == ["volume 'cfg': type downwardAPI is not supported",
                         "volume 'claim': type persistentVolumeClaim is not supported",
                         "volume 'huge': emptyDir medium HugePages is not supported"]
     assert set(volumes) == {"ok"}

@@ -5,7 +5,8 @@ node): the Podman API service (started and supervised when ``[podman]
 manage`` says so), the runtime and its pod workers, the agent's own server
 for logs, exec and usage figures (which the API server forwards to; the
 figures sampled in the background by ``StatsSampler``), the Services the pods'
-environment is built from, and the ``NodeAgent`` that registers the node
+environment is built from (the ConfigMaps and Secrets they consume are read
+by name when needed), and the ``NodeAgent`` that registers the node
 and keeps it and its pods in step with the API.
 """
 
@@ -16,6 +17,7 @@ import logging
 import trio
 
 from nodeos.agent.agent import NodeAgent
+from nodeos.agent.configdata import api_getter
 from nodeos.agent.host import Host, default_address
 from nodeos.agent.podman.client import LibpodClient
 from nodeos.agent.podman.runtime import PodmanRuntime
@@ -51,7 +53,7 @@ async def run_podman_node(config: Config, api: ApiClient, *, roles: tuple[str, .
             runtime = PodmanRuntime(client, EventRecorder(api, "kubelet", host=config.node.name),
                                     node_name=config.node.name, host_ip=host_ip, data_dir=config.node.data_dir,
                                     services=lambda namespace: _in_namespace(services, namespace),
-                                    network_mtu=mtu,
+                                    get_object=api_getter(api), network_mtu=mtu,
                                     dns_domain=None if "dns" in config.node.disable else config.dns.domain)
             await nursery.start(runtime.run)
             token, tls = await port_credentials(config, host_ip)

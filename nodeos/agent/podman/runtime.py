@@ -26,6 +26,7 @@ from typing import Any
 import trio
 
 from nodeos.agent.backoff import RestartBackoff
+from nodeos.agent.configdata import Getter
 from nodeos.agent.podman import labels
 from nodeos.agent.podman.client import LibpodClient, PodmanError, PodmanUnavailable, retry_while_down
 from nodeos.agent.podman.dnsconfig import ClusterDns
@@ -40,6 +41,11 @@ __all__ = ["PodmanRuntime"]
 
 log = logging.getLogger(__name__)
 EXIT_POLL = 5.0  # seconds between inspections of a running container, should its exit event be lost
+REFRESH_SECONDS = 10.0  # between refreshes of a running pod's ConfigMap, Secret and projected volumes
+
+
+async def _nothing(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    return None
 
 
 class PodmanRuntime:
@@ -48,14 +54,19 @@ class PodmanRuntime:
     def __init__(self, client: LibpodClient, recorder: EventRecorder, *, node_name: str, host_ip: str,
                  data_dir: Path, services: Callable[[str], list[dict[str, Any]]] = lambda namespace: [],
                  network: str = NETWORK, network_mtu: int | None = None, dns_domain: str | None = None,
-                 resolv_conf: Path = HOST_RESOLV_CONF) -> None:
-        """``dns_domain``: the cluster domain, when the node runs the cluster DNS (on the pods' gateway)."""
+                 resolv_conf: Path = HOST_RESOLV_CONF, get_object: Getter = _nothing,
+                 refresh_seconds: float = REFRESH_SECONDS) -> None:
+        """``dns_domain``: the cluster domain, when the node runs the cluster DNS (on the pods' gateway).
+        ``get_object``: reads a ConfigMap or Secret a pod consumes (``configdata.api_getter``); the default
+        finds none."""
         self.client = client
         self.recorder = recorder
         self.node_name = node_name
         self.host_ip = host_ip
         self.pods_dir = data_dir / "pods"
         self.services = services
+        self.get_object = get_object
+        self.refresh_seconds = refresh_seconds
         self.network = network
         self.network_mtu = network_mtu  # the overlay's MTU for the pod network; None: Podman's default
         self.dns_domain = dns_domain

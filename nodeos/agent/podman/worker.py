@@ -13,6 +13,13 @@ the daemon restarts no container.
 ``terminate`` is the only path that stops containers: preStop hooks and
 SIGTERM, SIGKILL after the grace period, then the Podman pod and the pod's
 volumes are removed.
+
+The ConfigMaps and Secrets the pod consumes are read afresh (GET by name,
+``configdata``) when its volumes are set up and before each container is
+created, so one created after the pod is picked up on the next try; while
+the pod runs, its ConfigMap, Secret and projected volumes are refreshed
+every ``PodmanRuntime.refresh_seconds`` (environment variables, as with the
+kubelet, never change in a running container).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nodeos.agent import volumes
+from nodeos.agent.configdata import fetch_referenced
+from nodeos.agent.envvars import invalid_env_from_keys
 from nodeos.agent.podman import dnsconfig, labels, specgen
 from nodeos.agent.podman.client import PodmanError, PodmanUnavailable, retry_while_down
 from nodeos.agent.podman.containers import ContainerRunner
@@ -62,7 +71,8 @@ class PodWorker:
         self.failed_init: ContainerRunner | None = None
         self.problem: str | None = None  # what keeps the whole pod from starting
         self.done = trio.Event()  # terminated and removed
-        self._mounts: dict[str, Any] = {}
+        self._mounts: dict[str, volumes.VolumeSource] = {}
+        self._volume_lock = trio.Lock()  # a refresh and the removal of the pod's directory never overlap
         self._nursery: trio.Nursery | None = None
         self._run_scope = trio.CancelScope()
 
@@ -90,10 +100,13 @@ class PodWorker:
         return DEFAULT_GRACE if spec_grace is None else int(spec_grace)
 
     async def container_spec(self, container: dict[str, Any], attempt: int, *, init: bool) -> tuple[dict, list[str]]:
+        objects = await fetch_referenced(self.runtime.get_object, self.pod)
         env, problems = specgen.container_env(self.pod, container, pod_ip=self.pod_ip, host_ip=self.runtime.host_ip,
                                               node_name=self.runtime.node_name,
                                               services=self.runtime.services(self.pod["metadata"]["namespace"]),
-                                              allocatable=self.runtime.allocatable)
+                                              allocatable=self.runtime.allocatable, objects=objects)
+        for warning in invalid_env_from_keys(self.pod, container, objects):
+            await self.event("Warning", "InvalidEnvironmentVariableNames", warning)
         mounts, mount_problems = volumes.container_mounts(container, self._mounts)
         name = labels.container_name(self.pod, container["name"], attempt)
         container_labels = labels.container_labels(self.pod, container["name"], attempt, init=init)
@@ -111,12 +124,35 @@ class PodWorker:
             task_status.started()
             with self._run_scope:
                 await self._set_up()
-                await self._run_init_containers()
-                if self.initialized:
-                    async with trio.open_nursery() as runners:
-                        for runner in self.runners:
-                            runners.start_soon(runner.run)
+                async with trio.open_nursery() as running:
+                    running.start_soon(self._refresh_projections)
+                    await self._run_containers()
+                    running.cancel_scope.cancel()  # every container is done for good: nothing reads the volumes
             self.changed()
+
+    async def _run_containers(self) -> None:
+        await self._run_init_containers()
+        if self.initialized:
+            async with trio.open_nursery() as runners:
+                for runner in self.runners:
+                    runners.start_soon(runner.run)
+
+    async def _refresh_projections(self) -> None:
+        """Keep the ConfigMap, Secret and projected volumes in step with their objects (level-triggered:
+        read them all again, rewrite a volume only if its files would change). A volume whose object is
+        gone or unreadable keeps its files, as with the kubelet."""
+        if not any(source.read_only for source in self._mounts.values()):
+            return
+        while True:
+            await trio.sleep(self.runtime.refresh_seconds)
+            objects = await fetch_referenced(self.runtime.get_object, self.pod)
+            async with self._volume_lock:
+                changed, problems = await trio.to_thread.run_sync(volumes.refresh_projections, self.pod,
+                                                                  self.pod_dir, objects)
+            if changed:
+                log.info("pod %s: volume(s) %s updated", self.key, ", ".join(changed))
+            for problem in problems:
+                log.info("pod %s: refreshing %s", self.key, problem)
 
     async def _set_up(self) -> None:
         """The Podman pod, started and on the pod network, and the volumes; adopting what exists."""
@@ -134,7 +170,8 @@ class PodWorker:
                 await trio.sleep(1)
 
     async def _try_set_up(self) -> None:
-        mounts, problems = await trio.to_thread.run_sync(volumes.prepare_volumes, self.pod, self.pod_dir)
+        objects = await fetch_referenced(self.runtime.get_object, self.pod)
+        mounts, problems = await trio.to_thread.run_sync(volumes.prepare_volumes, self.pod, self.pod_dir, objects)
         if problems:
             raise _PodProblem("; ".join(problems), event="FailedMount")
         self._mounts = mounts
@@ -219,7 +256,8 @@ class PodWorker:
                 if runner.current is not None and not runner.finished:
                     nursery.start_soon(self._stop_one, runner, grace)
         await retry_while_down(self._remove_pod)
-        await trio.to_thread.run_sync(volumes.remove_pod_dir, self.pod_dir)
+        async with self._volume_lock:
+            await trio.to_thread.run_sync(volumes.remove_pod_dir, self.pod_dir)
         for runner in [*self.init_runners, *self.runners]:
             self.backoff.forget(runner.key)
         self.backoff.forget(f"{self.uid}/pod")
