@@ -28,7 +28,7 @@ from nodeos.sandbox.credentials import admin_client, ensure_credentials
 from nodeos.sandbox.hostconfig import write_host_files, write_kubeconfig
 from nodeos.sandbox.layout import SOCKET_MAX, Host, Sandbox, tag_of
 from nodeos.sandbox.podman import load_image, remove_containers
-from nodeos.sandbox.processes import daemon_pid, kill_leftovers, start_daemon, stop_daemons
+from nodeos.sandbox.processes import daemon_pid, how_it_ended, kill_leftovers, start_daemon, stop_daemons
 from nodeos.sandbox.system import SandboxError, check_host, run
 from nodeos.sandbox.underlay import create_bridge, create_host, free_subnet, netns_exists, remove_underlay, subnet_lock
 
@@ -92,7 +92,9 @@ def _wait_ready(sandbox: Sandbox, started: float, timeout: float, out: Print) ->
         while waiting:
             for host in waiting.values():
                 if daemon_pid(host) is None:
-                    raise SandboxError(f"{host.name}: the daemon exited; see {host.log}: {_last_line(host.log)}")
+                    ended = how_it_ended(host)
+                    raise SandboxError(f"{host.name}: the daemon exited{f' ({ended})' if ended else ''}; "
+                                       f"see {host.log}: {_last_line(host.log)}")
             for name in sorted(waiting.keys() & _ready_nodes(client, sandbox.url)):
                 out(f"  {name:<9} Ready after {time.monotonic() - started:.1f} s")
                 del waiting[name]

@@ -20,7 +20,7 @@ from nodeos.sandbox.hostconfig import host_env
 from nodeos.sandbox.layout import Host
 from nodeos.sandbox.system import in_netns, run
 
-__all__ = ["daemon_pid", "kill_leftovers", "start_daemon", "stop_daemons"]
+__all__ = ["daemon_pid", "how_it_ended", "kill_leftovers", "start_daemon", "stop_daemons"]
 
 STOP_GRACE = 20.0  # SIGTERM to SIGKILL: the daemon stops its Podman service within 5 s, the rest is quick
 
@@ -52,6 +52,21 @@ def daemon_pid(host: Host) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if str(host.config) in _cmdline(pid) else None
+
+
+def how_it_ended(host: Host) -> str:
+    """How the host's exited daemon ended ("exit code 1", "killed by SIGKILL"), if this process started it and
+    has not reaped it yet; else "". A silent death (an empty log) is then still explained."""
+    try:
+        pid = int(host.pid_file.read_text())
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except (OSError, ValueError):  # no pid file, or not our child (ChildProcessError is an OSError)
+        return ""
+    if done == 0:
+        return ""
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
 def stop_daemons(hosts: list[Host], grace: float = STOP_GRACE) -> None:
