@@ -112,7 +112,9 @@ def test_init_containers_run_in_order_and_share_an_empty_dir(node, ns, test_imag
     assert [c["state"]["terminated"]["reason"] for c in pod["status"]["initContainerStatuses"]] == [
         "Completed", "Completed"]
     main = next(c for c in podman_containers(ns, "init") if c["Labels"]["nodeos.container-name"] == "main")
-    assert podman("logs", main["Id"]).stdout == "one\ntwo\n"
+    # Running means started, not that its first command has written: wait for the log (and fail on a wrong one)
+    logs = node.wait_for(lambda: podman("logs", main["Id"]).stdout, 10, "main's log")
+    assert logs == "one\ntwo\n"
 
 
 def test_readiness_and_liveness_probes(node, ns, test_image):
