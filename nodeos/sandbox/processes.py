@@ -22,6 +22,7 @@ from nodeos.sandbox.system import in_netns, run
 
 __all__ = ["daemon_pid", "how_it_ended", "kill_leftovers", "start_daemon", "stop_daemons"]
 
+EXEC_WINDOW = 1.0  # seconds an empty command line is read again (an exec in progress), see daemon_pid
 STOP_GRACE = 20.0  # SIGTERM to SIGKILL: the daemon stops its Podman service within 5 s, the rest is quick
 
 
@@ -46,12 +47,21 @@ def start_daemon(host: Host) -> int:
 
 
 def daemon_pid(host: Host) -> int | None:
-    """The host's daemon's pid while it runs, else None."""
+    """The host's daemon's pid while it runs, else None.
+
+    The pid must run with the host's config on its command line (a stale pid
+    file may name a reused pid). Right after ``start_daemon`` the process is
+    nsenter exec'ing Python, and during an exec the kernel shows an empty
+    command line for a moment: that is read again, not taken for a death.
+    """
     try:
         pid = int(host.pid_file.read_text())
     except (OSError, ValueError):
         return None
-    return pid if str(host.config) in _cmdline(pid) else None
+    deadline = time.monotonic() + EXEC_WINDOW
+    while not (cmdline := _cmdline(pid)) and _state(pid) not in ("", "Z") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pid if str(host.config) in cmdline else None
 
 
 def how_it_ended(host: Host) -> str:
