@@ -13,6 +13,7 @@ import pytest
 from nodeos.agent import projection
 from nodeos.agent.projection import FileProjection, ProjectionProblem, payload, write_atomically
 from nodeos.agent.volumes import container_mounts, prepare_volumes, refresh_projections, remove_pod_dir
+from tests.unit.test_volumes import mounted
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -238,7 +239,7 @@ def test_secret_and_projected_volumes_are_on_a_tmpfs_removed_with_the_pod(tmp_pa
         assert problems == []
         for name in ("s", "all"):
             assert volumes[name].memory
-            assert _mounted_type(volumes[name].path) == "tmpfs"
+            assert mounted(volumes[name].path) == "tmpfs"
         assert files(volumes["s"].path) == {"password": (b"hunter2", 0o400)}
         assert set(files(volumes["all"].path)) == {"password", "app.conf", "other", "blob"}
         _, problems = prepare_volumes(p, pod_dir, objects())  # again: no second tmpfs
@@ -247,12 +248,5 @@ def test_secret_and_projected_volumes_are_on_a_tmpfs_removed_with_the_pod(tmp_pa
                    for line in Path("/proc/self/mountinfo").read_text().splitlines()) == 1
     finally:
         remove_pod_dir(pod_dir)
-    assert not pod_dir.exists() and _mounted_type(volumes["s"].path) is None
+    assert not pod_dir.exists() and mounted(volumes["s"].path) is None
 
-
-def _mounted_type(path: Path) -> str | None:
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        if fields[4] == str(path):
-            return fields[fields.index("-") + 1]
-    return None
