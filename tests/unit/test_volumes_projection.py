@@ -249,4 +249,3 @@ def test_secret_and_projected_volumes_are_on_a_tmpfs_removed_with_the_pod(tmp_pa
     finally:
         remove_pod_dir(pod_dir)
     assert not pod_dir.exists() and mounted(volumes["s"].path) is None
-
