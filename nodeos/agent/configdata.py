@@ -29,7 +29,7 @@ from nodeos.client import ApiClient
 from nodeos.errors import ApiError, NodeosError
 
 __all__ = ["CONFIG_MAP", "SECRET", "ConfigObjects", "DataProblem", "Getter", "api_getter", "data_bytes",
-           "fetch_referenced", "kind_of", "missing_message"]
+           "fetch_referenced", "kind_of", "missing_message", "object_data"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,21 @@ async def fetch_referenced(get: Getter, pod: dict[str, Any]) -> dict[tuple[str, 
 
 class DataProblem(Exception):
     """An object's data cannot be used; the message says why."""
+
+
+def object_data(objects: ConfigObjects, plural: str, name: str, namespace: str, *, optional: bool,
+                binary: bool) -> dict[str, bytes] | None:
+    """The data (``data_bytes``) of a referenced object; None when it does not exist and the reference is
+    ``optional``. DataProblem, in the kubelet's words, when it could not be read, does not exist, or its data
+    cannot be used — what the environment and the volumes both say."""
+    if (plural, name) not in objects:
+        raise DataProblem(f"couldn't get {kind_of(plural).lower()} {namespace}/{name}")
+    obj = objects[(plural, name)]
+    if obj is None:
+        if optional:
+            return None
+        raise DataProblem(missing_message(plural, name))
+    return data_bytes(plural, obj, namespace=namespace, binary=binary)
 
 
 def data_bytes(plural: str, obj: dict[str, Any], *, namespace: str, binary: bool) -> dict[str, bytes]:

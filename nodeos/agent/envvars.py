@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from nodeos.agent.configdata import CONFIG_MAP, SECRET, ConfigObjects, DataProblem, data_bytes, kind_of, missing_message
+from nodeos.agent.configdata import CONFIG_MAP, SECRET, ConfigObjects, DataProblem, kind_of, object_data
 from nodeos.api.model.quantity import parse_quantity
 
 __all__ = ["container_env", "expand", "invalid_env_from_keys", "service_env"]
@@ -202,16 +202,9 @@ class _ObjectData:
 
     def data(self, plural: str, name: str, *, optional: bool) -> dict[str, str] | None:
         """The object's data; None when it does not exist and may not (``optional``)."""
-        if (plural, name) not in self._objects:
-            raise _Unresolved(f"couldn't get {kind_of(plural).lower()} {self.namespace}/{name}", named=False)
-        obj = self._objects[(plural, name)]
-        if obj is None:
-            if optional:
-                return None
-            raise _Unresolved(missing_message(plural, name), named=False)
         try:
-            raw = data_bytes(plural, obj, namespace=self.namespace, binary=False)
-            return {key: value.decode() for key, value in raw.items()}
+            raw = object_data(self._objects, plural, name, self.namespace, optional=optional, binary=False)
+            return None if raw is None else {key: value.decode() for key, value in raw.items()}
         except DataProblem as exc:
             raise _Unresolved(str(exc), named=False) from None
         except UnicodeDecodeError:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from nodeos.agent.configdata import CONFIG_MAP, SECRET, ConfigObjects, DataProblem, data_bytes, missing_message
+from nodeos.agent.configdata import CONFIG_MAP, SECRET, ConfigObjects, DataProblem, object_data
 
 __all__ = ["DATA_DIR", "FileProjection", "ProjectionProblem", "check_path", "checked", "payload", "write_atomically"]
 
@@ -76,32 +76,25 @@ def _projected(source: dict[str, Any], objects: ConfigObjects, namespace: str) -
     files: dict[str, FileProjection] = {}
     for projection in source.get("sources") or []:
         projection = projection or {}
-        if isinstance(projection.get("configMap"), dict):
-            ref = projection["configMap"]
-            files.update(_object_files(CONFIG_MAP, str(ref.get("name") or ""), ref, objects, namespace, default_mode))
-        elif isinstance(projection.get("secret"), dict):
-            ref = projection["secret"]
-            files.update(_object_files(SECRET, str(ref.get("name") or ""), ref, objects, namespace, default_mode))
-        else:
+        served = [(plural, projection[key]) for key, plural in (("configMap", CONFIG_MAP), ("secret", SECRET))
+                  if isinstance(projection.get(key), dict)]
+        if not served:
             kinds = ", ".join(sorted(projection)) or "an empty source"
             raise ProjectionProblem(f"projected source {kinds} is not supported")
+        plural, ref = served[0]
+        files.update(_object_files(plural, str(ref.get("name") or ""), ref, objects, namespace, default_mode))
     return files
 
 
 def _object_files(plural: str, name: str, ref: dict[str, Any], objects: ConfigObjects, namespace: str,
                   default_mode: int) -> dict[str, FileProjection]:
-    if (plural, name) not in objects:
-        raise ProjectionProblem(f"couldn't get {plural[:-1]} {namespace}/{name}")
-    obj = objects[(plural, name)]
     optional = bool(ref.get("optional"))
-    if obj is None:
-        if optional:
-            return {}
-        raise ProjectionProblem(missing_message(plural, name))
     try:
-        data = data_bytes(plural, obj, namespace=namespace, binary=True)
+        data = object_data(objects, plural, name, namespace, optional=optional, binary=True)
     except DataProblem as exc:
         raise ProjectionProblem(str(exc)) from None
+    if data is None:
+        return {}
     items = ref.get("items") or []
     if not items:
         return {key: FileProjection(value, default_mode) for key, value in data.items()}
